@@ -1,0 +1,23 @@
+"""pixelcnn_lib: PixelCNN, Gated PixelCNN, PixelCNN++ and PixelSNAIL in TensorFlow / Keras 3.
+
+    import pixelcnn_lib as pl
+    model = pl.build_model("pixelsnail", image_shape=(32, 32, 3), filters=64, depth=2)
+    nats = pl.log_prob(model, images_uint8)
+    samples = pl.sample(model, 16, seed=0)
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the book
+
+from .distributions import Categorical, DiscretizedLogisticMixture, bits_per_dim
+from .models import MODELS, build_model, data_dependent_init, model_from_config
+from .sampling import complete, log_prob, sample
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Categorical", "DiscretizedLogisticMixture", "bits_per_dim",
+    "MODELS", "build_model", "data_dependent_init", "model_from_config",
+    "complete", "log_prob", "sample",
+]

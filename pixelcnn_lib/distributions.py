@@ -1,0 +1,260 @@
+"""Output distributions ("heads") over 8-bit pixel values.
+
+A head turns the network's output tensor ``params`` of shape (B, H, W, P) into a
+distribution over the 256 values of every sub-pixel. Each head knows
+
+* ``num_params``: P, the number of channels the network must produce;
+* ``log_prob(images, params)``: nats per pixel, shape (B, H, W), channels summed;
+* ``sample(params, seed)``: uint8 images of shape (B, H, W, C).
+
+Pixels are integers 0..255; the network sees them scaled to [-1, 1]
+(``x / 127.5 - 1``), so one bin is 2/255 wide, with half-width 1/255.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from . import validation
+
+HALF_BIN = 1.0 / 255.0
+LOG_BIN_WIDTH = math.log(2.0 / 255.0)
+
+
+def to_unit_range(images):
+    """uint8 (or integer) images 0..255 -> float32 in [-1, 1]."""
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def from_unit_range(x):
+    """Float values in [-1, 1] -> nearest bin 0..255 as uint8.
+
+    Values outside [-1, 1] go to the edge bins, which own the tails.
+    """
+    bins = tf.round((tf.cast(x, tf.float32) + 1.0) * 127.5)
+    return tf.cast(tf.clip_by_value(bins, 0.0, 255.0), tf.uint8)
+
+
+def bits_per_dim(nats, image_shape):
+    """Negative log-likelihood in nats per image -> bits per sub-pixel.
+
+    ``nats`` is the NLL of one image (a number, or an array of them, which is
+    averaged); ``image_shape`` is (H, W, C). Pass the negated ``log_prob``.
+    """
+    image_shape = tuple(int(d) for d in image_shape)
+    if len(image_shape) != 3:
+        raise ValueError(f"image_shape must be (H, W, C), got {image_shape}")
+    dims = float(np.prod(image_shape))
+    return float(np.mean(np.asarray(nats, dtype=np.float64))) / (math.log(2.0) * dims)
+
+
+def _seed_pair(seed):
+    """An int or a length-2 int tensor -> the int32 pair stateless ops want."""
+    if isinstance(seed, (int, np.integer)):
+        return tf.constant([int(seed) % (2**31 - 1), 0], dtype=tf.int32)
+    seed = tf.convert_to_tensor(seed)
+    if seed.shape.rank != 1 or seed.shape[0] != 2:
+        raise ValueError(f"seed must be an int or a pair of ints, got shape {seed.shape}")
+    return tf.cast(seed, tf.int32)
+
+
+def _log_bin_mass(x, mean, log_scale):
+    """log P(bin at x) for a logistic(mean, exp(log_scale)) discretised to 256 bins.
+
+    All arguments are float tensors that broadcast together; ``x`` holds bin
+    centres in [-1, 1]. The edge bins take the whole tails: x = -1 owns
+    (-inf, -1 + 1/255], x = +1 owns [1 - 1/255, inf).
+
+    Interior bins use the exact identity
+        sigmoid(a) - sigmoid(b) = (1 - exp(b - a)) * sigmoid(a) * sigmoid(-b)
+    in log space, which neither cancels nor underflows when both CDF values
+    are close to 0 or to 1 (the case where the naive difference is 0 and its
+    log is -inf). When the bin is so narrow relative to the scale that
+    ``1 - exp(b - a)`` itself underflows (a scale beyond ~1e37), the mass is
+    the density at the bin centre times the bin width.
+    """
+    centered = x - mean
+    inv_scale = tf.exp(-log_scale)
+    plus_in = inv_scale * (centered + HALF_BIN)
+    min_in = inv_scale * (centered - HALF_BIN)
+    log_cdf_plus = -tf.nn.softplus(-plus_in)  # log sigmoid(plus_in): left tail
+    log_one_minus_cdf_min = -tf.nn.softplus(min_in)  # log(1 - sigmoid(min_in)): right tail
+
+    width = inv_scale * (2.0 * HALF_BIN)  # = plus_in - min_in, without cancellation
+    narrow = width < 1e-30
+    safe_width = tf.where(narrow, tf.ones_like(width), width)
+    log_interior = (
+        tf.math.log(-tf.math.expm1(-safe_width)) - tf.nn.softplus(-plus_in) - tf.nn.softplus(min_in)
+    )
+    mid_in = inv_scale * centered
+    log_density_mass = -tf.nn.softplus(-mid_in) - tf.nn.softplus(mid_in) - log_scale + LOG_BIN_WIDTH
+    log_mid = tf.where(narrow, log_density_mass, log_interior)
+
+    return tf.where(x < -0.999, log_cdf_plus, tf.where(x > 0.999, log_one_minus_cdf_min, log_mid))
+
+
+class DiscretizedLogisticMixture:
+    """Mixture of K discretised logistics per pixel (Salimans et al., 2017).
+
+    Parameter layout along the last axis of ``params`` (the PixelCNN++ one):
+    ``K`` mixture logits, then for each channel ``c`` a block of ``K`` means,
+    ``K`` log-scales and, for RGB only, ``K`` coupling coefficients. So
+    ``num_params`` is 3K for grey and 10K for RGB.
+
+    RGB channels share the mixture component and are coupled linearly:
+    mu_G += c0 * x_R and mu_B += c1 * x_R + c2 * x_G with c = tanh(raw). In
+    ``log_prob`` x is the true pixel; in ``sample`` it is the value just sampled
+    (as a bin centre, so sampler and loss describe the same distribution).
+    """
+
+    def __init__(self, num_mixtures: int = 10, channels: int = 3, log_scale_min: float = -7.0):
+        if not isinstance(num_mixtures, (int, np.integer)) or num_mixtures < 1:
+            raise ValueError(f"num_mixtures must be a positive int, got {num_mixtures!r}")
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels!r}")
+        self.num_mixtures = int(num_mixtures)
+        self.channels = int(channels)
+        self.log_scale_min = float(log_scale_min)
+
+    @property
+    def num_params(self) -> int:
+        per_channel = 3 if self.channels == 3 else 2
+        return self.num_mixtures * (1 + per_channel * self.channels)
+
+    #: how many network evaluations sampling needs per pixel (coupling is in the head)
+    passes_per_pixel = 1
+
+    def get_config(self):
+        return {"kind": "logistic_mixture", "num_mixtures": self.num_mixtures, "channels": self.channels}
+
+    def __repr__(self):
+        return f"DiscretizedLogisticMixture(num_mixtures={self.num_mixtures}, channels={self.channels})"
+
+    def split_params(self, params):
+        """(..., P) -> logits (..., K), means, log_scales, coeffs (..., C, K).
+
+        ``coeffs`` is None for grey. Log-scales are clamped below at
+        ``log_scale_min``; coefficients are squashed with tanh.
+        """
+        params = validation.check_params(params, self.num_params, "DiscretizedLogisticMixture")
+        k, c = self.num_mixtures, self.channels
+        logits = params[..., :k]
+        per_channel = 3 if c == 3 else 2
+        rest = tf.reshape(params[..., k:], tf.concat([tf.shape(params)[:-1], [c, per_channel * k]], 0))
+        means = rest[..., :k]
+        log_scales = tf.maximum(rest[..., k : 2 * k], self.log_scale_min)
+        coeffs = tf.tanh(rest[..., 2 * k : 3 * k]) if c == 3 else None
+        return logits, means, log_scales, coeffs
+
+    def _coupled_means(self, means, coeffs, x):
+        """Means after RGB coupling; ``x`` is (..., C) in [-1, 1]."""
+        if coeffs is None:
+            return means
+        xr = x[..., 0:1]
+        xg = x[..., 1:2]
+        mr = means[..., 0, :]
+        mg = means[..., 1, :] + coeffs[..., 0, :] * xr
+        mb = means[..., 2, :] + coeffs[..., 1, :] * xr + coeffs[..., 2, :] * xg
+        return tf.stack([mr, mg, mb], axis=-2)
+
+    def log_prob(self, images, params):
+        """uint8 images (B, H, W, C), params (B, H, W, P) -> (B, H, W) nats."""
+        images = validation.check_images(images, self.channels)
+        params = validation.check_params(params, self.num_params, "DiscretizedLogisticMixture")
+        validation.check_same_grid(images, params)
+        logits, means, log_scales, coeffs = self.split_params(params)
+        x = to_unit_range(images)  # (B, H, W, C)
+        means = self._coupled_means(means, coeffs, x)
+        log_bins = _log_bin_mass(x[..., None], means, log_scales)  # (B, H, W, C, K)
+        log_components = tf.reduce_sum(log_bins, axis=-2) + tf.nn.log_softmax(logits, axis=-1)
+        return tf.reduce_logsumexp(log_components, axis=-1)
+
+    def sample(self, params, seed=0):
+        """params (B, H, W, P) -> uint8 images (B, H, W, C); same seed, same images."""
+        params = validation.check_params(params, self.num_params, "DiscretizedLogisticMixture")
+        seed = _seed_pair(seed)
+        logits, means, log_scales, coeffs = self.split_params(params)
+        seeds = tf.random.experimental.stateless_split(seed, 1 + self.channels)
+        # pick one component per pixel, shared by all channels (Gumbel-max)
+        u = tf.random.stateless_uniform(tf.shape(logits), seeds[0], minval=1e-5, maxval=1.0 - 1e-5)
+        component = tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1)
+        one_hot = tf.one_hot(component, self.num_mixtures, dtype=params.dtype)[..., None, :]  # (..., 1, K)
+        mean = tf.reduce_sum(means * one_hot, axis=-1)  # (..., C)
+        log_scale = tf.reduce_sum(log_scales * one_hot, axis=-1)
+        coeff = tf.reduce_sum(coeffs * one_hot, axis=-1) if coeffs is not None else None
+
+        values = []  # sampled bin centres in [-1, 1], one per channel
+        for c in range(self.channels):
+            m = mean[..., c]
+            if c == 1:
+                m = m + coeff[..., 0] * values[0]
+            elif c == 2:
+                m = m + coeff[..., 1] * values[0] + coeff[..., 2] * values[1]
+            u = tf.random.stateless_uniform(tf.shape(m), seeds[1 + c], minval=1e-5, maxval=1.0 - 1e-5)
+            continuous = m + tf.exp(log_scale[..., c]) * (tf.math.log(u) - tf.math.log1p(-u))
+            values.append(to_unit_range(from_unit_range(continuous)))
+        return from_unit_range(tf.stack(values, axis=-1))
+
+
+class Categorical:
+    """A 256-way softmax per sub-pixel (van den Oord et al., 2016).
+
+    ``params`` holds C blocks of 256 logits, channel by channel. The head
+    treats channels as independent given ``params``; dependence between the
+    channels of one pixel must come from the network (masked convolutions with
+    channel groups), so sampling needs one network pass per channel.
+    """
+
+    def __init__(self, channels: int = 1):
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels!r}")
+        self.channels = int(channels)
+
+    @property
+    def num_params(self) -> int:
+        return 256 * self.channels
+
+    @property
+    def passes_per_pixel(self) -> int:
+        return self.channels
+
+    def get_config(self):
+        return {"kind": "categorical", "channels": self.channels}
+
+    def __repr__(self):
+        return f"Categorical(channels={self.channels})"
+
+    def logits(self, params):
+        """(B, H, W, 256 C) -> (B, H, W, C, 256)."""
+        params = validation.check_params(params, self.num_params, "Categorical")
+        return tf.reshape(params, tf.concat([tf.shape(params)[:-1], [self.channels, 256]], 0))
+
+    def log_prob(self, images, params):
+        """uint8 images (B, H, W, C), params (B, H, W, 256 C) -> (B, H, W) nats."""
+        images = validation.check_images(images, self.channels)
+        params = validation.check_params(params, self.num_params, "Categorical")
+        validation.check_same_grid(images, params)
+        log_p = tf.nn.log_softmax(self.logits(params), axis=-1)
+        picked = tf.gather(log_p, tf.cast(images, tf.int32), axis=-1, batch_dims=4)
+        return tf.reduce_sum(picked, axis=-1)
+
+    def sample(self, params, seed=0):
+        """params (B, H, W, 256 C) -> uint8 images (B, H, W, C)."""
+        seed = _seed_pair(seed)
+        logits = self.logits(params)
+        u = tf.random.stateless_uniform(tf.shape(logits), seed, minval=1e-7, maxval=1.0 - 1e-7)
+        return tf.cast(tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1), tf.uint8)
+
+
+def head_from_config(config: dict):
+    """Inverse of ``head.get_config()``."""
+    config = dict(config)
+    kind = config.pop("kind")
+    if kind == "logistic_mixture":
+        return DiscretizedLogisticMixture(**config)
+    if kind == "categorical":
+        return Categorical(**config)
+    raise ValueError(f"unknown head kind {kind!r}; expected 'logistic_mixture' or 'categorical'")

@@ -1,0 +1,402 @@
+"""Causal building blocks of the pixelCNN family.
+
+Every layer here keeps the autoregressive property: the output at pixel
+(i, j) depends only on inputs that come earlier in raster order (or, for the
+"vertical" layers, only on rows above). Chapter 3 draws each of them.
+
+All convolutions use weight normalisation (Salimans and Kingma, 2016): the
+kernel is ``g * v / ||v||`` with a learnt direction ``v`` and length ``g`` per
+output channel. ``data_dependent_init`` (in ``models/base.py``) sets ``g``
+and the bias from one batch so each layer starts with zero-mean, unit-variance
+outputs.
+
+Shapes are (batch, height, width, channels) throughout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+
+# --------------------------------------------------------------------------
+# shifts and simple activations
+# --------------------------------------------------------------------------
+
+
+def down_shift(x):
+    """Move every row down by one; the top row becomes zeros. (B,H,W,C) -> same."""
+    return tf.pad(x[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
+
+
+def right_shift(x):
+    """Move every column right by one; the left column becomes zeros."""
+    return tf.pad(x[:, :, :-1], [[0, 0], [0, 0], [1, 0], [0, 0]])
+
+
+def concat_elu(x):
+    """ELU of [x, -x] along channels: keeps both signs' information. C -> 2C."""
+    return tf.nn.elu(tf.concat([x, -x], axis=-1))
+
+
+def gated_activation(x, groups=1):
+    """tanh(a) * sigmoid(b) for the two halves a, b of the channels. 2F -> F.
+
+    With ``groups`` > 1 the channels form ``groups`` contiguous blocks (the RGB
+    channel groups of a masked PixelCNN) and each block is gated within itself,
+    so the output keeps the same block layout.
+    """
+    if groups == 1:
+        a, b = tf.split(x, 2, axis=-1)
+        return tf.tanh(a) * tf.sigmoid(b)
+    channels = x.shape[-1]
+    if channels % (2 * groups):
+        raise ValueError(f"gated activation with {groups} groups needs channels divisible by {2 * groups}, got {channels}")
+    shape = tf.shape(x)
+    blocks = tf.reshape(x, tf.concat([shape[:-1], [groups, 2, channels // (2 * groups)]], 0))
+    gated = tf.tanh(blocks[..., 0, :]) * tf.sigmoid(blocks[..., 1, :])
+    return tf.reshape(gated, tf.concat([shape[:-1], [channels // 2]], 0))
+
+
+def coordinate_channels(x):
+    """The two "background" channels of PixelSNAIL: (row - H/2)/H and (col - W/2)/W.
+
+    (B, H, W, C) -> (B, H, W, 2), the same for every image.
+    """
+    shape = tf.shape(x)
+    b, h, w = shape[0], shape[1], shape[2]
+    hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+    rows = (tf.range(hf) - hf / 2.0) / hf
+    cols = (tf.range(wf) - wf / 2.0) / wf
+    rows = tf.broadcast_to(rows[None, :, None, None], tf.stack([b, h, w, 1]))
+    cols = tf.broadcast_to(cols[None, None, :, None], tf.stack([b, h, w, 1]))
+    return tf.concat([rows, cols], axis=-1)
+
+
+# --------------------------------------------------------------------------
+# weight-normalised convolutions
+# --------------------------------------------------------------------------
+
+
+class WeightNormConv2D(keras.layers.Layer):
+    """Convolution with weight normalisation, explicit padding and an optional mask.
+
+    Args:
+      filters: output channels.
+      kernel_size: int or (kh, kw).
+      strides: int or (sh, sw).
+      padding: (top, bottom, left, right) zeros added before a 'VALID' conv.
+        The asymmetric paddings are what make the shifted convolutions causal.
+      init_scale: target standard deviation of the outputs after
+        data-dependent initialisation.
+    """
+
+    def __init__(self, filters, kernel_size=1, strides=1, padding=(0, 0, 0, 0), init_scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size)
+        self.strides = _pair(strides)
+        self.padding = tuple(int(p) for p in padding)
+        self.init_scale = float(init_scale)
+        self.init_pending = False
+
+    def kernel_mask(self, in_channels):
+        """(kh, kw, in, out) array of 0/1 multiplied into the kernel, or None."""
+        return None
+
+    def build(self, input_shape):
+        in_channels = int(input_shape[-1])
+        kh, kw = self.kernel_size
+        self.v = self.add_weight(
+            name="v", shape=(kh, kw, in_channels, self.filters),
+            initializer=keras.initializers.RandomNormal(stddev=0.05),
+        )
+        self.g = self.add_weight(name="g", shape=(self.filters,), initializer="ones")
+        self.b = self.add_weight(name="b", shape=(self.filters,), initializer="zeros")
+        mask = self.kernel_mask(in_channels)
+        self.mask = mask  # a numpy constant: a tensor made here would belong to a build-time graph
+
+    def direction(self):
+        """The unit-norm kernel v / ||v|| (masked first), per output channel."""
+        v = self.v if self.mask is None else self.v * self.mask
+        return v * tf.math.rsqrt(tf.reduce_sum(tf.square(v), axis=[0, 1, 2]) + 1e-12)
+
+    def call(self, x):
+        top, bottom, left, right = self.padding
+        if any(self.padding):
+            x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+        y = tf.nn.conv2d(x, self.direction(), strides=(1, *self.strides, 1), padding="VALID")
+        return self._scale_and_shift(y)
+
+    def _scale_and_shift(self, y):
+        if self.init_pending and tf.executing_eagerly():
+            mean, var = tf.nn.moments(y, axes=[0, 1, 2])
+            scale = self.init_scale / tf.sqrt(var + 1e-10)
+            self.g.assign(scale)
+            self.b.assign(-mean * scale)
+            self.init_pending = False
+        return y * self.g + self.b
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding, "init_scale": self.init_scale}
+
+
+class NetworkInNetwork(WeightNormConv2D):
+    """A 1x1 convolution: a dense layer applied at every pixel. Causal by construction."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(filters, kernel_size=1, **kwargs)
+
+
+class DownShiftedConv2D(WeightNormConv2D):
+    """Sees the current row and the kh-1 rows above, centred horizontally.
+
+    Padding: kh-1 rows on top, (kw-1)/2 columns on each side. The output at
+    row i depends on input rows i-kh+1 .. i only; preceded by ``down_shift``
+    it sees strictly earlier rows (the "vertical stack" of PixelCNN++).
+    """
+
+    def __init__(self, filters, kernel_size=(2, 3), strides=1, **kwargs):
+        kh, kw = _pair(kernel_size)
+        if kw % 2 == 0:
+            raise ValueError(f"DownShiftedConv2D needs an odd kernel width, got {kw}")
+        side = (kw - 1) // 2
+        super().__init__(filters, (kh, kw), strides, padding=(kh - 1, 0, side, side), **kwargs)
+
+
+class DownRightShiftedConv2D(WeightNormConv2D):
+    """Sees the current pixel, the pixels to its left and the rows above on its left.
+
+    Padding: kh-1 rows on top and kw-1 columns on the left, so the kernel's
+    bottom-right tap sits on the current pixel (the "horizontal stack").
+    """
+
+    def __init__(self, filters, kernel_size=(2, 2), strides=1, **kwargs):
+        kh, kw = _pair(kernel_size)
+        super().__init__(filters, (kh, kw), strides, padding=(kh - 1, 0, kw - 1, 0), **kwargs)
+
+
+class MaskedConv2D(WeightNormConv2D):
+    """The masked convolution of PixelCNN (van den Oord et al., 2016).
+
+    The kernel is zeroed at every position after the centre in raster order.
+    At the centre, channels are split into ``color_groups`` contiguous blocks
+    (R, G, B for colour images; channel n of N belongs to block n * groups // N):
+    mask type 'A' lets output block j see input
+    blocks i < j, type 'B' blocks i <= j. With one group, 'A' hides the
+    centre and 'B' keeps it. Type 'A' is for the first layer (which sees the
+    image), 'B' for every later one.
+    """
+
+    def __init__(self, filters, kernel_size, mask_type, color_groups=1, **kwargs):
+        if mask_type not in ("A", "B"):
+            raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+        if color_groups not in (1, 3):
+            raise ValueError(f"color_groups must be 1 or 3, got {color_groups!r}")
+        kh, kw = _pair(kernel_size)
+        if kh % 2 == 0 or kw % 2 == 0:
+            raise ValueError(f"MaskedConv2D needs an odd kernel, got {kh}x{kw}")
+        super().__init__(filters, (kh, kw), padding=(kh // 2, kh // 2, kw // 2, kw // 2), **kwargs)
+        self.mask_type = mask_type
+        self.color_groups = color_groups
+
+    def kernel_mask(self, in_channels):
+        return causal_mask(self.kernel_size, in_channels, self.filters, self.mask_type, self.color_groups)
+
+    def get_config(self):
+        return {**super().get_config(), "mask_type": self.mask_type, "color_groups": self.color_groups}
+
+
+def causal_mask(kernel_size, in_channels, out_channels, mask_type, color_groups=1):
+    """The 0/1 kernel mask of a masked convolution, shape (kh, kw, in, out)."""
+    kh, kw = _pair(kernel_size)
+    if in_channels < color_groups or out_channels < color_groups:
+        raise ValueError(
+            f"masked convolution needs at least {color_groups} channels in and out, got {in_channels} and {out_channels}"
+        )
+    mask = np.zeros((kh, kw, in_channels, out_channels), dtype=np.float32)
+    ci, cj = kh // 2, kw // 2
+    mask[:ci] = 1.0
+    mask[ci, :cj] = 1.0
+    group_in = np.arange(in_channels) * color_groups // in_channels
+    group_out = np.arange(out_channels) * color_groups // out_channels
+    if mask_type == "A":
+        centre = group_in[:, None] < group_out[None, :]
+    else:
+        centre = group_in[:, None] <= group_out[None, :]
+    mask[ci, cj] = centre.astype(np.float32)
+    return mask
+
+
+class WeightNormConv2DTranspose(keras.layers.Layer):
+    """Transposed convolution with weight normalisation and a causal crop.
+
+    The 'VALID' transposed convolution gives ((H-1)s + kh, (W-1)s + kw); the
+    output keeps rows [0, Hs) and columns [crop_left, crop_left + Ws), which
+    makes it causal in the same way as the matching shifted convolution.
+    """
+
+    def __init__(self, filters, kernel_size, strides=2, crop_left=0, init_scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size)
+        self.strides = _pair(strides)
+        self.crop_left = int(crop_left)
+        self.init_scale = float(init_scale)
+        self.init_pending = False
+
+    def build(self, input_shape):
+        kh, kw = self.kernel_size
+        self.v = self.add_weight(
+            name="v", shape=(kh, kw, self.filters, int(input_shape[-1])),
+            initializer=keras.initializers.RandomNormal(stddev=0.05),
+        )
+        self.g = self.add_weight(name="g", shape=(self.filters,), initializer="ones")
+        self.b = self.add_weight(name="b", shape=(self.filters,), initializer="zeros")
+
+    def call(self, x):
+        kh, kw = self.kernel_size
+        sh, sw = self.strides
+        shape = tf.shape(x)
+        h, w = shape[1], shape[2]
+        out_shape = tf.stack([shape[0], (h - 1) * sh + kh, (w - 1) * sw + kw, self.filters])
+        v = self.v * tf.math.rsqrt(tf.reduce_sum(tf.square(self.v), axis=[0, 1, 3], keepdims=True) + 1e-12)
+        y = tf.nn.conv2d_transpose(x, v, out_shape, strides=(1, sh, sw, 1), padding="VALID")
+        y = y[:, : h * sh, self.crop_left : self.crop_left + w * sw]
+        return WeightNormConv2D._scale_and_shift(self, y)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "crop_left": self.crop_left, "init_scale": self.init_scale}
+
+
+class DownShiftedConv2DTranspose(WeightNormConv2DTranspose):
+    """Up-sampling partner of ``DownShiftedConv2D`` (kernel 2x3, stride 2)."""
+
+    def __init__(self, filters, kernel_size=(2, 3), strides=2, **kwargs):
+        kw = _pair(kernel_size)[1]
+        super().__init__(filters, kernel_size, strides, crop_left=(kw - 1) // 2, **kwargs)
+
+
+class DownRightShiftedConv2DTranspose(WeightNormConv2DTranspose):
+    """Up-sampling partner of ``DownRightShiftedConv2D`` (kernel 2x2, stride 2)."""
+
+    def __init__(self, filters, kernel_size=(2, 2), strides=2, **kwargs):
+        super().__init__(filters, kernel_size, strides, crop_left=0, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# blocks
+# --------------------------------------------------------------------------
+
+
+class GatedResidualBlock(keras.layers.Layer):
+    """The gated residual block of PixelCNN++ and PixelSNAIL.
+
+    out = x + a * sigmoid(b), where [a, b] = conv2(dropout(concat_elu(
+    conv1(concat_elu(x)) + nin(concat_elu(aux))))). ``filters`` must equal the
+    channel count of ``x`` (the block is residual). ``conv`` is a factory
+    ``conv(filters, **kw) -> layer`` (e.g. ``DownShiftedConv2D``), which decides
+    what the block may see. ``aux`` is an optional second input of the same
+    height and width (the other stream, a skip connection, or the attention
+    output), given when the block is built with ``has_aux=True``; it enters
+    through a 1x1 convolution, so it must itself be causal.
+    """
+
+    def __init__(self, filters, conv=NetworkInNetwork, dropout=0.0, has_aux=False, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.dropout_rate = float(dropout)
+        self.has_aux = bool(has_aux)
+        self.conv1 = conv(self.filters)
+        self.conv2 = conv(2 * self.filters, init_scale=0.1)
+        self.aux_nin = NetworkInNetwork(self.filters) if self.has_aux else None
+        self.dropout = keras.layers.Dropout(self.dropout_rate)
+
+    def build(self, input_shape):
+        pass  # the sub-layers build themselves on first call
+
+    def call(self, x, aux=None, training=False):
+        if x.shape[-1] != self.filters:
+            raise ValueError(f"GatedResidualBlock built for {self.filters} channels got {x.shape[-1]}")
+        if (aux is not None) != self.has_aux:
+            raise ValueError(f"GatedResidualBlock built with has_aux={self.has_aux} was called with aux={aux is not None}")
+        c = self.conv1(concat_elu(x))
+        if aux is not None:
+            c = c + self.aux_nin(concat_elu(aux))
+        c = concat_elu(c)
+        if self.dropout_rate > 0:
+            c = self.dropout(c, training=training)
+        return x + gated_activation(self.conv2(c))
+
+
+class CausalSelfAttention(keras.layers.Layer):
+    """Causal attention over all earlier pixels, as in PixelSNAIL (Chen et al., 2017).
+
+    Queries come from the current features and the two coordinate channels;
+    keys and values from the raw input image, the features and the coordinate
+    channels. Each is first passed through a gated residual block of 1x1
+    convolutions. Pixel p attends only to pixels strictly before it in raster
+    order: the keys contain the raw pixel value, so p must not see itself.
+    The first pixel attends to nothing and gets zeros.
+
+    ``num_heads=1, key_dim=16, value_dim=filters`` is the original "small key"
+    variant; more heads with ``key_dim = value_dim = filters // heads`` is the
+    multi-head variant.
+
+    call(features (B,H,W,filters), image (B,H,W,image_channels) in [-1,1])
+        -> (B,H,W, heads*value_dim)
+    """
+
+    def __init__(self, filters, image_channels, num_heads=1, key_dim=16, value_dim=None, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.num_heads = int(num_heads)
+        self.key_dim = int(key_dim)
+        self.value_dim = int(value_dim or self.filters // self.num_heads)
+        self.kv_block = GatedResidualBlock(image_channels + self.filters + 2, NetworkInNetwork, dropout)
+        self.q_block = GatedResidualBlock(self.filters + 2, NetworkInNetwork, dropout)
+        self.kv_nin = NetworkInNetwork(self.num_heads * (self.key_dim + self.value_dim))
+        self.q_nin = NetworkInNetwork(self.num_heads * self.key_dim)
+
+    def build(self, input_shape):
+        pass  # the sub-layers build themselves on first call
+
+    def call(self, features, image, training=False):
+        background = coordinate_channels(features)
+        kv = self.kv_nin(self.kv_block(tf.concat([image, features, background], -1), training=training))
+        q = self.q_nin(self.q_block(tf.concat([features, background], -1), training=training))
+        shape = tf.shape(features)
+        b, h, w = shape[0], shape[1], shape[2]
+        n = h * w
+        heads, dk, dv = self.num_heads, self.key_dim, self.value_dim
+        keys, values = tf.split(kv, [heads * dk, heads * dv], axis=-1)
+
+        def to_heads(t, d):  # (B, H, W, heads*d) -> (B, heads, N, d)
+            return tf.transpose(tf.reshape(t, tf.stack([b, n, heads, d])), [0, 2, 1, 3])
+
+        q, keys, values = to_heads(q, dk), to_heads(keys, dk), to_heads(values, dv)
+        mask = strictly_causal_mask(n)  # (N, N): 1 where key index < query index
+        logits = tf.matmul(q, keys, transpose_b=True) / np.sqrt(dk)
+        logits = tf.where(mask > 0, logits, tf.fill(tf.shape(logits), -1e9))
+        weights = tf.nn.softmax(logits, axis=-1) * mask  # the first pixel keeps all-zero weights
+        mixed = tf.matmul(weights, values)  # (B, heads, N, dv)
+        mixed = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), tf.stack([b, h, w, heads * dv]))
+        return mixed
+
+
+def strictly_causal_mask(n):
+    """(n, n) float mask with ones where column < row: strictly earlier positions."""
+    idx = tf.range(n)
+    return tf.cast(idx[None, :] < idx[:, None], tf.float32)
+
+
+def _pair(v):
+    if isinstance(v, (int, np.integer)):
+        return (int(v), int(v))
+    v = tuple(int(a) for a in v)
+    if len(v) != 2:
+        raise ValueError(f"expected an int or a pair, got {v}")
+    return v

@@ -1,0 +1,57 @@
+"""The four models of the pixelCNN family and ``build_model``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..validation import check_image_shape
+from .base import AutoregressiveModel, data_dependent_init
+from .gated_pixelcnn import GatedPixelCNN
+from .pixelcnn import PixelCNN
+from .pixelcnn_pp import PixelCNNPlusPlus
+from .pixelsnail import PixelSNAIL
+
+MODELS = {cls.model_name: cls for cls in (PixelCNN, GatedPixelCNN, PixelCNNPlusPlus, PixelSNAIL)}
+
+
+def build_model(name, image_shape=(32, 32, 3), **hparams) -> AutoregressiveModel:
+    """Build one of the family, with its weights created.
+
+    Args:
+      name: "pixelcnn", "gated_pixelcnn", "pixelcnn_pp" or "pixelsnail".
+      image_shape: (H, W, C), square, C = 1 (grey) or 3 (RGB).
+      **hparams: overrides of the model's ``defaults`` (its published CIFAR-10
+        configuration); every model takes ``filters`` and ``depth``.
+
+    Returns a ``keras.Model``; ``model(x)`` maps float32 (B, H, W, C) images in
+    [-1, 1] to (B, H, W, model.head.num_params).
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model name {name!r}; choose one of {sorted(MODELS)}")
+    cls = MODELS[name]
+    image_shape = check_image_shape(image_shape, cls.min_image_size)
+    multiple = getattr(cls, "size_multiple", 1)
+    if image_shape[0] % multiple:
+        raise ValueError(f"{name} halves the image twice, so the size must be a multiple of {multiple}, got {image_shape[0]}")
+    unknown = set(hparams) - set(cls.defaults)
+    if unknown:
+        raise TypeError(f"{name} has no hyper-parameter(s) {sorted(unknown)}; it takes {sorted(cls.defaults)}")
+    config = {**cls.defaults, **hparams}
+    for key in ("filters", "depth"):
+        if not isinstance(config[key], (int, np.integer)) or config[key] < 1:
+            raise ValueError(f"{key} must be a positive int, got {config[key]!r}")
+    model = cls(image_shape, **config)
+    model(np.zeros((1, *image_shape), np.float32))  # create the weights
+    return model
+
+
+def model_from_config(config: dict) -> AutoregressiveModel:
+    """Inverse of ``model.config``."""
+    config = dict(config)
+    name = config.pop("model")
+    image_shape = tuple(config.pop("image_shape"))
+    return build_model(name, image_shape, **config)
+
+
+__all__ = ["AutoregressiveModel", "MODELS", "build_model", "data_dependent_init", "model_from_config",
+           "PixelCNN", "GatedPixelCNN", "PixelCNNPlusPlus", "PixelSNAIL"]

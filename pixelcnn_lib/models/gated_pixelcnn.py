@@ -1,0 +1,53 @@
+"""Gated PixelCNN (van den Oord et al., 2016, "Conditional Image Generation with PixelCNN Decoders").
+
+Two stacks remove the blind spot of masked convolutions:
+
+* the vertical stack sees every pixel in the rows above (down-shifted convolutions);
+* the horizontal stack sees the pixels to the left in the current row (a 1xk
+  masked convolution) and receives the vertical stack through a 1x1 link.
+
+Both use the gated activation tanh(a) * sigmoid(b); the horizontal stack is
+residual. For RGB, the horizontal stack's masks and gates keep R, G, B channel
+groups so each sub-pixel only sees the channels before it.
+"""
+
+from .. import layers as L
+from ..distributions import Categorical
+from .base import AutoregressiveModel
+
+import tensorflow as tf
+
+
+class GatedPixelCNN(AutoregressiveModel):
+    model_name = "gated_pixelcnn"
+    defaults = {"filters": 384, "depth": 20, "kernel": 5, "head_filters": 1024}
+
+    def __init__(self, image_shape, filters, depth, kernel, head_filters, **kwargs):
+        channels = image_shape[-1]
+        super().__init__(image_shape, Categorical(channels), dict(
+            filters=filters, depth=depth, kernel=kernel, head_filters=head_filters), **kwargs)
+        if filters % (2 * channels) and channels > 1:
+            raise ValueError(f"gated_pixelcnn on RGB needs filters divisible by 6, got {filters}")
+        if kernel % 2 == 0 or kernel < 3:
+            raise ValueError(f"kernel must be odd and at least 3, got {kernel}")
+        g = self.groups = channels
+        f = filters
+        half = kernel // 2
+        self.v_convs = [L.DownShiftedConv2D(2 * f, (half if i == 0 else half + 1, kernel)) for i in range(depth)]
+        self.h_convs = [L.MaskedConv2D(2 * f, (1, kernel), "A" if i == 0 else "B", g) for i in range(depth)]
+        self.links = [L.NetworkInNetwork(2 * f) for _ in range(depth)]
+        self.h_outs = [L.MaskedConv2D(f, 1, "B", g) for _ in range(depth)]
+        self.out1 = L.MaskedConv2D(head_filters, 1, "B", g)
+        self.out2 = L.MaskedConv2D(self.head.num_params, 1, "B", g)
+
+    def forward(self, x, training):
+        v, h = x, x
+        for i, (v_conv, h_conv, link, h_out) in enumerate(zip(self.v_convs, self.h_convs, self.links, self.h_outs)):
+            v_pre = v_conv(v)
+            if i == 0:
+                v_pre = L.down_shift(v_pre)  # the first layer must not see the current row
+            h_pre = h_conv(h) + link(v_pre)
+            v = L.gated_activation(v_pre)
+            h_new = h_out(L.gated_activation(h_pre, self.groups))
+            h = h_new if i == 0 else h + h_new
+        return self.out2(tf.nn.relu(self.out1(tf.nn.relu(h))))

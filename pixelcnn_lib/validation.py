@@ -1,0 +1,85 @@
+"""Input checks shared by the library: clear errors instead of silent reshaping."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+
+def _is_symbolic(t) -> bool:
+    return isinstance(t, tf.Tensor) and not tf.executing_eagerly()
+
+
+def check_images(images, channels=None, name="images"):
+    """Check uint8-style images of shape (B, H, W, C) and return them as a tensor.
+
+    Accepts uint8, or another integer dtype whose values lie in 0..255.
+    Raises TypeError for float images and ValueError for a wrong rank, a
+    channel count other than ``channels``, or values outside 0..255.
+    """
+    if isinstance(images, (list, tuple)):
+        images = np.asarray(images)
+    if not isinstance(images, (np.ndarray, tf.Tensor, tf.Variable)):
+        raise TypeError(f"{name} must be a numpy array or tensor, got {type(images).__name__}")
+    dtype = tf.as_dtype(images.dtype)
+    if not dtype.is_integer:
+        raise TypeError(
+            f"{name} must hold integer pixel values 0..255 (uint8), got dtype {dtype.name}; "
+            "to use float images in [-1, 1] convert them with np.round((x + 1) * 127.5).astype(np.uint8)"
+        )
+    shape = tuple(images.shape)
+    if len(shape) != 4:
+        raise ValueError(f"{name} must have shape (batch, height, width, channels), got shape {shape}")
+    if channels is not None and shape[-1] is not None and shape[-1] != channels:
+        raise ValueError(f"{name} have {shape[-1]} channels but {channels} are expected (shape {shape})")
+    if dtype != tf.uint8 and not _is_symbolic(images):
+        values = np.asarray(images)
+        if values.size and (values.min() < 0 or values.max() > 255):
+            raise ValueError(
+                f"{name} values must lie in 0..255, got range {values.min()}..{values.max()}"
+            )
+    return tf.convert_to_tensor(images)
+
+
+def check_params(params, num_params, head_name):
+    """Check the network output given to a head: float, last axis ``num_params``."""
+    if not isinstance(params, (tf.Tensor, tf.Variable)):
+        params = tf.convert_to_tensor(params)
+    if not params.dtype.is_floating:
+        raise TypeError(f"{head_name} params must be floating point, got {params.dtype.name}")
+    if params.shape.rank is not None and params.shape.rank < 1:
+        raise ValueError(f"{head_name} params must have a last axis of size {num_params}, got a scalar")
+    last = params.shape[-1]
+    if last is not None and last != num_params:
+        raise ValueError(
+            f"{head_name} expects {num_params} parameters per pixel on the last axis, got {last} "
+            f"(params shape {tuple(params.shape)})"
+        )
+    return tf.cast(params, tf.float32) if params.dtype != tf.float32 else params
+
+
+def check_same_grid(images, params):
+    """images (B, H, W, C) and params (B, H, W, P) must share B, H, W."""
+    a, b = tuple(images.shape[:3]), tuple(params.shape[:-1])
+    if len(b) != 3:
+        raise ValueError(f"params must have shape (batch, height, width, P), got {tuple(params.shape)}")
+    if any(x is not None and y is not None and x != y for x, y in zip(a, b)):
+        raise ValueError(f"images grid {a} does not match params grid {b}")
+
+
+def check_image_shape(image_shape, min_size=1):
+    """(H, W, C) with square H == W >= min_size and C in {1, 3}."""
+    try:
+        image_shape = tuple(int(d) for d in image_shape)
+    except TypeError:
+        raise TypeError(f"image_shape must be a tuple (H, W, C), got {image_shape!r}") from None
+    if len(image_shape) != 3:
+        raise ValueError(f"image_shape must be (height, width, channels), got {image_shape}")
+    h, w, c = image_shape
+    if c not in (1, 3):
+        raise ValueError(f"images must have 1 (grey) or 3 (RGB) channels, got {c}")
+    if h != w:
+        raise ValueError(f"images must be square, got {h}x{w}")
+    if h < min_size:
+        raise ValueError(f"image size {h} is too small for this model; it needs at least {min_size}")
+    return image_shape
