@@ -1,0 +1,265 @@
+"""Command line: ``python -m pixelcnn_lib train | evaluate | sample | complete``.
+
+    python -m pixelcnn_lib train --model NAME --data SOURCE --image-size N --output DIR \\
+        [--steps N | --epochs N] [--batch-size N] [--filters N] [--depth N] [--resume] \\
+        [--checkpoint-every N] [--config FILE]
+    python -m pixelcnn_lib evaluate DIR --data SOURCE            # last line: "bits/dim: X.XXXX"
+    python -m pixelcnn_lib sample DIR --num N --seed S --output FILE.png|FILE.npy
+    python -m pixelcnn_lib complete DIR --data SOURCE --num N --hide bottom-half --seed S --output FILE
+
+SOURCE is ``cifar10``, ``digits`` or ``photos`` (offline, shipped with
+scikit-learn), or the path of an image folder. DIR is a training directory
+(its EMA weights are used) or a released ``.npz`` weights file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HIDE_CHOICES = ("bottom-half", "right-half")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m pixelcnn_lib", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0: all)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model")
+    t.add_argument("--config", help="JSON file with any of the options below (command-line values win)")
+    t.add_argument("--model", help="pixelcnn | gated_pixelcnn | pixelcnn_pp | pixelsnail")
+    t.add_argument("--data", help="cifar10 | digits | photos | path of an image folder")
+    t.add_argument("--val-data", help="held-out source for bits/dim during training (default: none)")
+    t.add_argument("--image-size", type=int)
+    t.add_argument("--channels", type=int, choices=(1, 3))
+    t.add_argument("--output", required=True, help="training directory")
+    group = t.add_mutually_exclusive_group()
+    group.add_argument("--steps", type=int)
+    group.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--filters", type=int)
+    t.add_argument("--depth", type=int)
+    t.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other model hyper-parameter, e.g. --hparam dropout=0.1 (repeatable)")
+    t.add_argument("--learning-rate", type=float)
+    t.add_argument("--lr-decay", type=float, help="learning-rate factor per step")
+    t.add_argument("--ema-decay", type=float, help="Polyak averaging decay per step")
+    t.add_argument("--init-batch-size", type=int, help="images for the data-dependent initialisation")
+    t.add_argument("--checkpoint-every", type=int)
+    t.add_argument("--log-every", type=int)
+    t.add_argument("--val-every", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--flip", action="store_true", default=None, help="random horizontal flips")
+    t.add_argument("--xla", action="store_true", default=None, help="compile the training step with XLA")
+    t.add_argument("--distribute", choices=("none", "mirrored", "tpu"), default=None,
+                   help="tf.distribute strategy: mirrored = all local GPUs (or CPUs with --cpu-devices)")
+    t.add_argument("--cpu-devices", type=int, default=None, help="split the CPU into N logical devices")
+    t.add_argument("--resume", action="store_true", help="continue the checkpoint in --output")
+    t.add_argument("--export", help="also write the final EMA weights to this .npz file")
+
+    e = sub.add_parser("evaluate", help="bits/dim on held-out images (EMA weights)")
+    e.add_argument("dir")
+    e.add_argument("--data", required=True)
+    e.add_argument("--split", default="test", choices=("train", "test"),
+                   help="split of a built-in source (a folder is used whole)")
+    e.add_argument("--limit", type=int, help="evaluate only the first N images")
+    e.add_argument("--batch-size", type=int, default=64)
+
+    s = sub.add_parser("sample", help="generate new images")
+    s.add_argument("dir")
+    s.add_argument("--num", type=int, default=16)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--output", required=True, help=".png grid or .npy uint8 (N, H, W, C)")
+
+    c = sub.add_parser("complete", help="complete partly hidden images")
+    c.add_argument("dir")
+    c.add_argument("--data", required=True)
+    c.add_argument("--split", default="test", choices=("train", "test"))
+    c.add_argument("--num", type=int, default=8)
+    c.add_argument("--hide", default="bottom-half", choices=HIDE_CHOICES)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--output", required=True, help=".png (originals, hidden, completed) or .npy")
+    return parser
+
+
+TRAIN_KEYS = ("steps", "epochs", "batch_size", "learning_rate", "lr_decay", "ema_decay", "init_batch_size",
+              "checkpoint_every", "log_every", "val_every", "seed", "flip", "xla")
+
+
+def _parse_value(text):
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _train(args):
+    from .data import load_source
+    from .training import TrainConfig, load_config_file, train
+    from .models import MODELS
+
+    options = load_config_file(args.config) if args.config else {}
+    cli = {k: v for k, v in vars(args).items() if v is not None}
+    options.update({k: v for k, v in cli.items() if k not in ("hparam", "config", "command", "threads")})
+    for key in ("model", "data", "image_size"):
+        if key not in options:
+            raise SystemExit(f"error: --{key.replace('_', '-')} is required (on the command line or in --config)")
+    if "steps" in cli and "epochs" in options and "epochs" not in cli:
+        options.pop("epochs")
+    if "epochs" in cli and "steps" in options and "steps" not in cli:
+        options.pop("steps")
+    name = options["model"]
+    if name not in MODELS:
+        raise SystemExit(f"error: unknown model {name!r}; choose one of {sorted(MODELS)}")
+    hparams = dict(options.get("hparams", {}))
+    for key in ("filters", "depth"):
+        if key in options:
+            hparams[key] = options[key]
+    for item in args.hparam:
+        if "=" not in item:
+            raise SystemExit(f"error: --hparam expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        hparams[key] = _parse_value(value)
+
+    strategy = _strategy(options.get("distribute", "none"), options.get("cpu_devices"))
+    size = int(options["image_size"])
+    images = load_source(options["data"], "train", size, options.get("channels"))
+    val = load_source(options["val_data"], "test", size, images.shape[-1]) if options.get("val_data") else None
+    channels = images.shape[-1]
+    config = TrainConfig(**{k: options[k] for k in TRAIN_KEYS if k in options})
+    if config.steps is None and config.epochs is None:
+        raise SystemExit("error: give --steps or --epochs")
+    print(f"training {name} on {len(images)} images of {size}x{size}x{channels} from {options['data']}", flush=True)
+    result = train({"model": name, "image_shape": [size, size, channels], **hparams}, images, options["output"],
+                   config, val_images=val, resume=bool(options.get("resume")), strategy=strategy)
+    if options.get("export"):
+        from .checkpoints import export_weights
+
+        export_weights(result["model"], options["export"], extra={"step": result["step"]})
+        print(f"exported EMA weights to {options['export']}")
+    print(f"finished at step {result['step']}; checkpoint in {options['output']}")
+
+
+def _strategy(kind, cpu_devices):
+    import tensorflow as tf
+
+    if cpu_devices:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+    if kind in (None, "none"):
+        return None
+    if kind == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def _load(path):
+    from .checkpoints import load_model
+
+    if not Path(path).exists():
+        raise SystemExit(f"error: {path} does not exist")
+    try:
+        return load_model(path)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def _model_images(model, source, split, limit=None):
+    from .data import load_source
+
+    h, w, c = model.image_shape
+    images = load_source(source, split, h, c)
+    return images[:limit] if limit else images
+
+
+def _evaluate(args):
+    from .training import evaluate_bits_per_dim
+
+    model = _load(args.dir)
+    images = _model_images(model, args.data, args.split, args.limit)
+    bpd = evaluate_bits_per_dim(model, images, args.batch_size)
+    print(f"images: {len(images)}")
+    print(f"bits/dim: {bpd:.4f}")
+
+
+def _write_images(path, images, rows=None, labels=None):
+    path = Path(path)
+    if path.suffix == ".npy":
+        np.save(path, np.asarray(images, np.uint8))
+    elif path.suffix == ".png":
+        from .plotting import save_image_grid, save_labelled_rows
+
+        if rows is None:
+            save_image_grid(path, images)
+        else:
+            save_labelled_rows(path, rows, labels)
+    else:
+        raise SystemExit(f"error: --output must end in .png or .npy, got {path.name}")
+    print(f"wrote {path}")
+
+
+def _sample(args):
+    import time
+
+    from .sampling import sample
+
+    if Path(args.output).suffix not in (".png", ".npy"):
+        raise SystemExit(f"error: --output must end in .png or .npy, got {args.output}")
+    model = _load(args.dir)
+    start = time.time()
+    images = sample(model, args.num, seed=args.seed)
+    print(f"sampled {args.num} images in {time.time() - start:.1f} s")
+    _write_images(args.output, images)
+
+
+def hide_mask(shape, hide):
+    """bool (B, H, W): True where the pixel is known."""
+    b, h, w = shape
+    known = np.ones((b, h, w), bool)
+    if hide == "bottom-half":
+        known[:, h // 2:] = False
+    elif hide == "right-half":
+        known[:, :, w // 2:] = False
+    else:
+        raise ValueError(f"hide must be one of {HIDE_CHOICES}, got {hide!r}")
+    return known
+
+
+def _complete(args):
+    from .plotting import hide
+    from .sampling import complete
+
+    if Path(args.output).suffix not in (".png", ".npy"):
+        raise SystemExit(f"error: --output must end in .png or .npy, got {args.output}")
+    model = _load(args.dir)
+    images = _model_images(model, args.data, args.split, args.num)
+    known = hide_mask(images.shape[:3], args.hide)
+    completed = complete(model, images, known, seed=args.seed)
+    _write_images(args.output, completed, rows=[images, hide(images, known), completed],
+                  labels=["original", "given", "completed"])
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    commands = {"train": _train, "evaluate": _evaluate, "sample": _sample, "complete": _complete}
+    try:
+        commands[args.command](args)
+    except (ValueError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,221 @@
+"""Image sources and ``tf.data`` pipelines.
+
+Every source gives uint8 arrays of shape (N, H, W, C). Sources by name:
+
+* ``"cifar10"``: CIFAR-10 through ``keras.datasets.cifar10`` (needs internet
+  the first time; Keras caches it in ``~/.keras/datasets``);
+* ``"digits"``: the 1,797 8x8 handwritten digits that ship inside
+  scikit-learn (grey, 17 levels scaled to 0..255); offline;
+* ``"photos"``: square patches cut from the two photographs that ship inside
+  scikit-learn (RGB); offline;
+* any other string: a folder of images, searched recursively for
+  .jpg/.jpeg/.png files (for example the Kaggle gemstones layout
+  ``root/<class>/*.jpg``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+BUILTIN_SOURCES = ("cifar10", "digits", "photos")
+SPLITS = ("train", "test")
+
+
+class DataUnavailableError(RuntimeError):
+    """A data source could not be loaded (for example, no internet for CIFAR-10)."""
+
+
+def load_cifar10(split="train"):
+    """CIFAR-10 as uint8 (N, 32, 32, 3). Downloads once through Keras."""
+    _check_split(split)
+    import keras
+
+    try:
+        (x_train, _), (x_test, _) = keras.datasets.cifar10.load_data()
+    except Exception as error:  # no internet, proxy refusing, truncated download ...
+        raise DataUnavailableError(
+            "CIFAR-10 could not be loaded through keras.datasets.cifar10 "
+            f"({type(error).__name__}: {error}). It is downloaded from the internet the first time; "
+            "on a machine without internet, copy cifar-10-batches-py.tar.gz into ~/.keras/datasets/ "
+            "(as Keras would), or pass --data a folder of images instead."
+        ) from error
+    return np.asarray(x_train if split == "train" else x_test, dtype=np.uint8)
+
+
+def load_digits(split="train", image_size=8):
+    """scikit-learn's 8x8 digits as uint8 (N, S, S, 1); the last 297 images are the test split."""
+    _check_split(split)
+    from sklearn.datasets import load_digits as sk_digits
+
+    images = np.round(sk_digits().images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    images = images[:1500] if split == "train" else images[1500:]
+    return resize_images(images, image_size) if image_size != 8 else images
+
+
+def load_photo_patches(split="train", image_size=32, count=None, seed=0):
+    """Square RGB patches of scikit-learn's two sample photographs.
+
+    The train split comes from the left 80% of each photograph, the test split
+    from the right 20%, so they never overlap. ``count`` defaults to 2,000
+    (train) or 200 (test). Patches are cut at ``image_size`` pixels (no
+    resampling).
+    """
+    _check_split(split)
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images().images
+    count = count or (2000 if split == "train" else 200)
+    rng = np.random.default_rng(seed + (0 if split == "train" else 1))
+    patches = []
+    for n in range(count):
+        photo = photos[n % len(photos)]
+        h, w = photo.shape[:2]
+        cut = int(w * 0.8)
+        lo, hi = (0, cut - image_size) if split == "train" else (cut, w - image_size)
+        top = rng.integers(0, h - image_size + 1)
+        left = rng.integers(lo, hi + 1)
+        patches.append(photo[top : top + image_size, left : left + image_size])
+    return np.stack(patches).astype(np.uint8)
+
+
+def find_image_files(root):
+    """All .jpg/.jpeg/.png files under ``root`` (any depth), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"image folder {str(root)!r} does not exist or is not a folder")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def load_image_folder(root, image_size, channels=3, mode="resize", limit=None):
+    """Load every readable image under ``root`` as uint8 (N, S, S, channels).
+
+    mode: "resize" squashes the whole image to S x S; "crop" takes the largest
+    centred square, then resizes it to S x S.
+    Unreadable files (corrupt images, other files with an image suffix) are
+    skipped with one warning that names them; a folder with no usable image
+    raises ValueError.
+    """
+    if mode not in ("resize", "crop"):
+        raise ValueError(f"mode must be 'resize' or 'crop', got {mode!r}")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    from PIL import Image, UnidentifiedImageError
+
+    files = find_image_files(root)
+    if limit is not None:
+        files = files[:limit]
+    images, skipped = [], []
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                image = image.convert("RGB" if channels == 3 else "L")
+                if mode == "crop":
+                    side = min(image.size)
+                    left, top = (image.width - side) // 2, (image.height - side) // 2
+                    image = image.crop((left, top, left + side, top + side))
+                if image.size != (image_size, image_size):
+                    image = image.resize((image_size, image_size), Image.Resampling.BICUBIC)
+                array = np.asarray(image, dtype=np.uint8)
+        except (OSError, UnidentifiedImageError, ValueError) as error:
+            skipped.append(f"{path} ({type(error).__name__})")
+            continue
+        images.append(array if channels == 3 else array[..., None])
+    if skipped:
+        shown = ", ".join(skipped[:10]) + (f", ... ({len(skipped) - 10} more)" if len(skipped) > 10 else "")
+        warnings.warn(f"skipped {len(skipped)} unreadable file(s) in {root}: {shown}", stacklevel=2)
+    if not images:
+        raise ValueError(
+            f"no usable image in folder {str(root)!r}: found {len(files)} file(s) with suffix "
+            f"{sorted(IMAGE_SUFFIXES)}, {len(skipped)} unreadable"
+        )
+    return np.stack(images)
+
+
+def resize_images(images, image_size):
+    """uint8 (N, H, W, C) -> uint8 (N, S, S, C) with area / bicubic resampling."""
+    images = np.asarray(images)
+    if images.shape[1] == image_size and images.shape[2] == image_size:
+        return images
+    method = "area" if images.shape[1] > image_size else "bicubic"
+    resized = tf.image.resize(tf.cast(images, tf.float32), (image_size, image_size), method=method)
+    return np.asarray(tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8))
+
+
+def load_source(source, split="train", image_size=None, channels=None):
+    """Load a source by name or folder path as uint8 (N, S, S, C).
+
+    image_size: resize to this size (default: the source's own size; required
+    for folders). channels: 1 or 3 to convert (default: the source's own).
+    For a folder, ``split`` is ignored: the folder is the data set.
+    """
+    _check_split(split)
+    if source == "cifar10":
+        images = load_cifar10(split)
+    elif source == "digits":
+        images = load_digits(split)
+    elif source == "photos":
+        images = load_photo_patches(split, image_size or 32)
+    else:
+        if not os.path.isdir(source):
+            raise ValueError(
+                f"unknown data source {source!r}: use one of {list(BUILTIN_SOURCES)} or the path of an image folder"
+            )
+        if image_size is None:
+            raise ValueError("image_size is required for an image folder")
+        return load_image_folder(source, image_size, channels or 3)
+    if image_size is not None:
+        images = resize_images(images, image_size)
+    if channels is not None and channels != images.shape[-1]:
+        images = convert_channels(images, channels)
+    return images
+
+
+def convert_channels(images, channels):
+    """Grey <-> RGB for uint8 (N, H, W, C) arrays."""
+    if channels == images.shape[-1]:
+        return images
+    if channels == 3:
+        return np.repeat(images, 3, axis=-1)
+    if channels == 1:
+        grey = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        return np.round(grey).astype(np.uint8)[..., None]
+    raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+
+
+def make_dataset(images, batch_size, shuffle=True, flip=False, seed=0, epoch=0, drop_remainder=True):
+    """A ``tf.data`` pipeline over uint8 images: shuffle, flip, batch, prefetch.
+
+    The shuffle order depends only on ``seed`` and ``epoch``, so a resumed run
+    can rebuild exactly the batches it was about to see.
+    Yields uint8 (batch_size, H, W, C).
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(f"images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if drop_remainder and len(images) < batch_size:
+        raise ValueError(f"batch_size {batch_size} is larger than the data set ({len(images)} images)")
+    ds = tf.data.Dataset.from_tensor_slices(images)
+    epoch_seed = (seed * 100003 + epoch) % (2**31 - 1)
+    if shuffle:
+        ds = ds.shuffle(len(images), seed=epoch_seed, reshuffle_each_iteration=False)
+    if flip:
+        flip_seed = epoch_seed
+        ds = ds.enumerate().map(
+            lambda i, x: tf.where(
+                tf.random.stateless_uniform([], seed=[flip_seed, tf.cast(i, tf.int32)]) < 0.5,
+                x[:, ::-1], x),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def _check_split(split):
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")

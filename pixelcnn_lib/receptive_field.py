@@ -1,0 +1,458 @@
+"""Receptive fields: which input pixels can change the prediction at a pixel.
+
+Two independent ways to find them, which the tests hold against each other:
+
+* **by gradient** (``receptive_field_by_gradient``): differentiate the output
+  at a target pixel of a real model (or any stack of layers) with respect to
+  its input. A masked kernel tap or a padded-away position contributes an
+  exact zero, so the input (sub-)pixels with a non-zero gradient are exactly
+  the ones the prediction depends on.
+* **analytically** (``analytic_receptive_field``): follow the footprints of
+  the layers (read from their own kernel masks, paddings and shifts)
+  backwards from the target, one step at a time.
+
+An analytic description ("spec") is a list of steps; each step is a list of
+``Link`` s, and each link says that stream ``output`` at pixel (i, j) reads
+stream ``input`` at the pixels (i + dy, j + dx) for the link's ``offsets``
+(or at every earlier pixel, ``EARLIER``, for causal attention). Streams that
+a step does not write pass through it unchanged. ``model_spec`` writes the
+spec of a model of the library; ``build_stack`` makes the small stacks that
+chapter 3's explorer studies, with their specs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import layers as L
+from .models import build_model
+
+EARLIER = "earlier"  # offsets of causal attention: every pixel strictly before the target in raster order
+CENTRE = frozenset({(0, 0)})  # offsets of a 1x1 convolution, an activation or a residual connection
+
+BLOCKS = {
+    "masked": "masked convolutions, type A then B (PixelCNN)",
+    "gated": "vertical and horizontal stacks (Gated PixelCNN)",
+    "shifted": "down- and down-right-shifted streams (PixelCNN++)",
+    "attention": "shifted stream with causal attention (PixelSNAIL)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """Stream ``output`` at pixel (i, j) reads stream ``input`` at (i + dy, j + dx) for (dy, dx) in ``offsets``.
+
+    ``offsets`` is a frozenset of (dy, dx) pairs or ``EARLIER``. ``label``
+    names the layer for drawings (unlabelled links are 1x1 plumbing);
+    ``layer`` is the title of the layer the link belongs to.
+    """
+
+    output: str
+    input: str
+    offsets: frozenset | str
+    label: str = ""
+    layer: str = ""
+
+
+# --------------------------------------------------------------------------
+# by gradient
+# --------------------------------------------------------------------------
+
+
+def receptive_field_by_gradient(model, image_shape, target, output_channels=None, samples=3, seed=0):
+    """Gradient magnitude of the prediction at ``target`` with respect to every input sub-pixel.
+
+    Args:
+      model: a callable mapping float32 images (B, H, W, C) in [-1, 1] to
+        (B, H, W, P): a model from ``pl.build_model``, a ``LayerStack`` or a
+        single layer. Keras layers are called with ``training=False``.
+      image_shape: (H, W, C).
+      target: (row, col), or a list of such pairs.
+      output_channels: which of the P outputs at the target to differentiate
+        (an int, a slice or a list of ints); all of them by default.
+      samples: number of random input images whose gradient magnitudes are
+        added up (more samples make an accidental zero even less likely).
+      seed: seed of the random inputs.
+
+    Returns:
+      float32 numpy (H, W, C), or (T, H, W, C) for a list of T targets.
+      Entries are zero exactly where the input sub-pixel cannot change the
+      prediction: ``field > 0`` is the receptive field.
+    """
+    h, w, c = _check_image_shape(image_shape)
+    single = _is_pair(target)
+    targets = [target] if single else list(target)
+    if not targets:
+        raise ValueError("target must be a (row, col) pair or a non-empty list of them")
+    for t in targets:
+        if not _is_pair(t):
+            raise ValueError(f"each target must be a (row, col) pair, got {t!r}")
+        if not (0 <= t[0] < h and 0 <= t[1] < w):
+            raise ValueError(f"target {tuple(t)} lies outside the {h}x{w} image")
+    if not isinstance(samples, (int, np.integer)) or samples < 1:
+        raise ValueError(f"samples must be a positive int, got {samples!r}")
+    count = len(targets)
+    select = np.zeros((count, h, w, 1), np.float32)  # one-hot: batch element t differentiates target t
+    for i, (row, col) in enumerate(targets):
+        select[i, row, col, 0] = 1.0
+    rng = np.random.default_rng(seed)
+    total = np.zeros((count, h, w, c), np.float32)
+    for _ in range(samples):
+        image = rng.uniform(-1.0, 1.0, size=(1, h, w, c)).astype(np.float32)
+        x = tf.constant(np.repeat(image, count, axis=0))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = _call(model, x)
+            if len(y.shape) != 4 or tuple(y.shape[1:3]) != (h, w):
+                raise ValueError(f"the model must map (B, {h}, {w}, {c}) to (B, {h}, {w}, P), got {tuple(y.shape)}")
+            y = _select_channels(y, output_channels)
+            objective = tf.reduce_sum(y * select)
+        total += np.abs(tape.gradient(objective, x).numpy())
+    return total[0] if single else total
+
+
+def _call(model, x):
+    if isinstance(model, keras.layers.Layer):
+        return model(x, training=False)
+    if callable(model):
+        return model(x)
+    raise TypeError(f"model must be callable (a keras model or layer, or a function), got {type(model).__name__}")
+
+
+def _select_channels(y, channels):
+    if channels is None:
+        return y
+    p = int(y.shape[-1])
+    if isinstance(channels, slice):
+        index = list(range(p))[channels]
+    elif isinstance(channels, (int, np.integer)):
+        index = [int(channels)]
+    else:
+        index = [int(i) for i in channels]
+    if not index or min(index) < -p or max(index) >= p:
+        raise ValueError(f"output_channels {channels!r} do not select from the model's {p} outputs")
+    return tf.gather(y, index, axis=-1)
+
+
+# --------------------------------------------------------------------------
+# analytically
+# --------------------------------------------------------------------------
+
+
+def analytic_receptive_field(spec, image_shape, target, input="x", output=None):
+    """The pixels that the prediction at ``target`` depends on, from a spec.
+
+    Args:
+      spec: a list of steps, each a list of ``Link``; or an object with a
+        ``spec`` attribute (a ``LayerStack``).
+      image_shape: (H, W) or (H, W, C); channels do not matter here.
+      target: (row, col).
+      input: the stream that holds the image.
+      output: the stream the prediction comes from; by default the first
+        output of the last step.
+
+    Returns bool numpy (H, W): True where the input pixel is in the field.
+    """
+    steps = getattr(spec, "spec", spec)
+    if not steps or not all(isinstance(link, Link) for step in steps for link in step):
+        raise TypeError("spec must be a non-empty list of steps, each a list of Link")
+    if len(image_shape) not in (2, 3):
+        raise ValueError(f"image_shape must be (H, W) or (H, W, C), got {tuple(image_shape)}")
+    h, w = int(image_shape[0]), int(image_shape[1])
+    if not _is_pair(target) or not (0 <= target[0] < h and 0 <= target[1] < w):
+        raise ValueError(f"target must be a (row, col) inside the {h}x{w} image, got {target!r}")
+    output = output or steps[-1][0].output
+    needed = {output: {tuple(int(t) for t in target)}}
+    for step in reversed(steps):
+        written = {link.output for link in step}
+        reads = {stream: set(pos) for stream, pos in needed.items() if stream not in written}
+        for link in step:
+            if link.output in needed:
+                reads.setdefault(link.input, set()).update(_reach(needed[link.output], link.offsets, h, w))
+        needed = reads
+    unknown = sorted(set(needed) - {input})
+    if unknown:
+        raise ValueError(f"streams {unknown} are read but never written by the spec")
+    field = np.zeros((h, w), bool)
+    for row, col in needed.get(input, ()):
+        field[row, col] = True
+    return field
+
+
+def _reach(positions, offsets, h, w):
+    """Input positions read by ``positions`` through ``offsets``, inside the image."""
+    if not positions:
+        return set()
+    if offsets == EARLIER:
+        last = max(row * w + col for row, col in positions)
+        return {divmod(k, w) for k in range(last)}
+    return {
+        (row + dy, col + dx)
+        for row, col in positions
+        for dy, dx in offsets
+        if 0 <= row + dy < h and 0 <= col + dx < w
+    }
+
+
+def conv_footprint(conv):
+    """Offsets (dy, dx) that a built stride-1 ``WeightNormConv2D`` reads, from its kernel, padding and mask.
+
+    Output (i, j) reads the padded input at rows i .. i+kh-1, that is the
+    original rows i - top .. i - top + kh - 1 (likewise for columns); a tap
+    counts when its mask is non-zero for some pair of channels.
+    """
+    if not isinstance(conv, L.WeightNormConv2D):
+        raise TypeError(f"conv_footprint needs a WeightNormConv2D, got {type(conv).__name__}")
+    if tuple(conv.strides) != (1, 1):
+        raise ValueError(f"conv_footprint handles stride 1 only, got strides {conv.strides}")
+    if not conv.built:
+        raise ValueError(f"layer {conv.name} is not built yet: call it once first")
+    kh, kw = conv.kernel_size
+    top, _, left, _ = conv.padding
+    taps = np.ones((kh, kw), bool) if conv.mask is None else conv.mask.reshape(kh, kw, -1).any(axis=-1)
+    return frozenset((int(a) - top, int(b) - left) for a, b in zip(*np.nonzero(taps)))
+
+
+def shift(offsets, dy, dx):
+    """Offsets of a layer followed by a shift: ``down_shift`` is (-1, 0), ``right_shift`` is (0, -1)."""
+    return frozenset((a + dy, b + dx) for a, b in offsets)
+
+
+def _residual(block, stream, tmp, aux=None, label="", layer=""):
+    """Steps of ``GatedResidualBlock``: stream += f(conv2(conv1(stream) [+ 1x1(aux)]))."""
+    first = [Link(tmp, stream, conv_footprint(block.conv1), label, layer)]
+    if aux is not None:
+        first.append(Link(tmp, aux, CENTRE, "", layer))
+    return [first, [Link(stream, stream, CENTRE, "", layer), Link(stream, tmp, conv_footprint(block.conv2), "", layer)]]
+
+
+def _kernel_name(conv):
+    return "x".join(str(k) for k in conv.kernel_size)
+
+
+def model_spec(model):
+    """The analytic spec of a model from ``pl.build_model`` (all but PixelCNN++).
+
+    PixelCNN++ changes resolution on the way (stride-2 layers), which offsets
+    cannot describe: use ``receptive_field_by_gradient`` for it.
+    """
+    name = getattr(model, "model_name", None)
+    if name == "pixelcnn":
+        return _pixelcnn_spec(model)
+    if name == "gated_pixelcnn":
+        return _gated_spec(model)
+    if name == "pixelsnail":
+        return _pixelsnail_spec(model)
+    if name == "pixelcnn_pp":
+        raise ValueError("pixelcnn_pp changes resolution, so it has no offset spec; use receptive_field_by_gradient")
+    raise TypeError(f"expected a model made by pl.build_model, got {type(model).__name__}")
+
+
+def _pixelcnn_spec(model):
+    k = _kernel_name(model.first)
+    steps = [[Link("h", "x", conv_footprint(model.first), f"masked {k}, type A", "layer 1")]]
+    for i, (reduce, spatial, expand) in enumerate(model.blocks):
+        title = f"layer {i + 2}"
+        steps += [
+            [Link("r", "h", conv_footprint(reduce), "", title)],
+            [Link("r", "r", conv_footprint(spatial), f"masked {_kernel_name(spatial)}, type B", title)],
+            [Link("h", "h", CENTRE, "", title), Link("h", "r", conv_footprint(expand), "", title)],
+        ]
+    steps.append([Link("out", "h", CENTRE)])
+    return steps
+
+
+def _gated_spec(model):
+    steps = []
+    for i, (v_conv, h_conv, link, h_out) in enumerate(zip(model.v_convs, model.h_convs, model.links, model.h_outs)):
+        title = f"layer {i + 1}"
+        v_in, h_in = ("x", "x") if i == 0 else ("v", "h")
+        vertical = conv_footprint(v_conv)
+        v_label = f"vertical: down-shifted {_kernel_name(v_conv)}"
+        if i == 0:
+            vertical, v_label = shift(vertical, -1, 0), v_label + ", then down_shift"
+        horizontal = conv_footprint(h_conv)
+        h_label = f"horizontal: masked {_kernel_name(h_conv)}, type {h_conv.mask_type}"
+        if i > 0:
+            horizontal = horizontal | CENTRE  # the residual connection of the horizontal stack
+        steps += [
+            [Link("v_pre", v_in, vertical, v_label, title)],
+            [Link("h", h_in, horizontal, h_label, title), Link("h", "v_pre", CENTRE, "", title),
+             Link("v", "v_pre", CENTRE, "", title)],
+        ]
+    steps.append([Link("out", "h", CENTRE)])
+    return steps
+
+
+def _pixelsnail_spec(model):
+    down = shift(conv_footprint(model.in_down), -1, 0)
+    right = shift(conv_footprint(model.in_right), 0, -1)
+    steps = [[
+        Link("ul", "x", down, f"down-shifted {_kernel_name(model.in_down)}, then down_shift", "input"),
+        Link("ul", "x", right, f"down-right-shifted {_kernel_name(model.in_right)}, then right_shift", "input"),
+    ]]
+    for i, (resnets, attention, merge) in enumerate(zip(model.resnets, model.attentions, model.merges)):
+        title = f"block {i + 1}"
+        for block in resnets:
+            steps += _residual(block, "ul", "t", label=f"residual: down-right-shifted {_kernel_name(block.conv1)}, twice",
+                               layer=title)
+        steps.append([
+            Link("att", "ul", EARLIER, "causal attention: every earlier pixel", title),
+            Link("att", "ul", CENTRE, "", title),  # the query comes from the current pixel's features
+            Link("att", "x", EARLIER, "", title),  # keys and values also see the raw earlier pixels
+        ])
+        steps += _residual(merge, "ul", "t", aux="att", layer=title)
+    steps.append([Link("out", "ul", CENTRE)])
+    return steps
+
+
+# --------------------------------------------------------------------------
+# the stacks of chapter 3's explorer
+# --------------------------------------------------------------------------
+
+
+class ShiftedStack(keras.Model):
+    """The two streams of PixelCNN++ at one resolution (no down-sampling).
+
+    ``u`` sees the rows above (down-shifted convolutions), ``ul`` the rows
+    above and the pixels to the left (down-right-shifted convolutions, plus
+    ``u`` through a 1x1 link). ``depth`` gated residual blocks per stream
+    follow the input layer. ``kernel`` k gives (k//2+1) x k down-shifted and
+    (k//2+1) x (k//2+1) down-right-shifted kernels (2x3 and 2x2 for k = 3,
+    as in the paper). Returns the ``ul`` stream, (B, H, W, filters).
+    """
+
+    def __init__(self, kernel=3, depth=1, filters=8, **kwargs):
+        super().__init__(**kwargs)
+        if kernel % 2 == 0 or kernel < 3:
+            raise ValueError(f"kernel must be odd and at least 3, got {kernel}")
+        rows = kernel // 2 + 1
+        self.u_in = L.DownShiftedConv2D(filters, (rows, kernel))
+        self.ul_in_down = L.DownShiftedConv2D(filters, (1, kernel))
+        self.ul_in_right = L.DownRightShiftedConv2D(filters, (rows, kernel // 2))
+        down = functools.partial(L.DownShiftedConv2D, kernel_size=(rows, kernel))
+        down_right = functools.partial(L.DownRightShiftedConv2D, kernel_size=(rows, rows))
+        self.u_blocks = [L.GatedResidualBlock(filters, down) for _ in range(depth)]
+        self.ul_blocks = [L.GatedResidualBlock(filters, down_right, has_aux=True) for _ in range(depth)]
+
+    def call(self, x, training=False):
+        u = L.down_shift(self.u_in(x))
+        ul = L.down_shift(self.ul_in_down(x)) + L.right_shift(self.ul_in_right(x))
+        for u_block, ul_block in zip(self.u_blocks, self.ul_blocks):
+            u = u_block(u, training=training)
+            ul = ul_block(ul, aux=u, training=training)
+        return ul
+
+    @property
+    def spec(self):
+        steps = [[
+            Link("u", "x", shift(conv_footprint(self.u_in), -1, 0),
+                 f"u: down-shifted {_kernel_name(self.u_in)}, then down_shift", "input"),
+            Link("ul", "x", shift(conv_footprint(self.ul_in_down), -1, 0),
+                 f"ul: down-shifted {_kernel_name(self.ul_in_down)}, then down_shift", "input"),
+            Link("ul", "x", shift(conv_footprint(self.ul_in_right), 0, -1),
+                 f"ul: down-right-shifted {_kernel_name(self.ul_in_right)}, then right_shift", "input"),
+        ]]
+        for i, (u_block, ul_block) in enumerate(zip(self.u_blocks, self.ul_blocks)):
+            title = f"block {i + 1}"
+            steps += _residual(u_block, "u", "t", label=f"u: down-shifted {_kernel_name(u_block.conv1)}, twice", layer=title)
+            steps += _residual(ul_block, "ul", "t", aux="u",
+                               label=f"ul: down-right-shifted {_kernel_name(ul_block.conv1)}, twice", layer=title)
+        return steps
+
+
+class LayerStack:
+    """One of the explorer's four building blocks, built small, with its analytic spec.
+
+    ``block``: "masked", "gated", "shifted" or "attention" (see ``BLOCKS``).
+    ``kernel``: 3 or 5 (the masked and gated kernels, and the shifted
+    kernels as in ``ShiftedStack``; PixelSNAIL's kernels are fixed at 2x2).
+    ``depth``: the number of layers (or blocks) after the input layer.
+
+    The masked, gated and attention blocks are the library's real models
+    (``pixelcnn``, ``gated_pixelcnn``, ``pixelsnail``) with few filters;
+    ``shifted`` is a ``ShiftedStack``. ``stack(x)`` runs it; ``spec`` is its
+    analytic description; ``patterns()`` lists the footprint of each layer.
+    """
+
+    def __init__(self, block, kernel=3, depth=1, image_shape=(7, 7, 1), filters=8):
+        if block not in BLOCKS:
+            raise ValueError(f"unknown block {block!r}; choose one of {list(BLOCKS)}")
+        if not isinstance(depth, (int, np.integer)) or depth < 1:
+            raise ValueError(f"depth must be a positive int, got {depth!r}")
+        self.block, self.kernel, self.depth = block, int(kernel), int(depth)
+        self.image_shape = _check_image_shape(image_shape)
+        if block == "masked":
+            self.model = build_model("pixelcnn", self.image_shape, filters=filters, depth=depth,
+                                     first_kernel=kernel, kernel=kernel, head_filters=2 * filters)
+        elif block == "gated":
+            channels = self.image_shape[-1]
+            self.model = build_model("gated_pixelcnn", self.image_shape, filters=2 * channels * filters,
+                                     depth=depth + 1, kernel=kernel, head_filters=2 * filters)
+        elif block == "attention":
+            self.model = build_model("pixelsnail", self.image_shape, filters=2 * filters, depth=depth,
+                                     resnets_per_block=1, num_mixtures=1, dropout=0.0, key_dim=4)
+        else:
+            self.model = ShiftedStack(kernel, depth, filters)
+            self.model(np.zeros((1, *self.image_shape), np.float32))  # build, so the masks exist
+        self.spec = self.model.spec if block == "shifted" else model_spec(self.model)
+
+    def __call__(self, x, training=False):
+        return self.model(x, training=training)
+
+    def patterns(self):
+        """[(layer title, [(label, offsets), ...]), ...]: the labelled footprints, layer by layer."""
+        rows = {}
+        for step in self.spec:
+            for link in step:
+                if link.label:
+                    entries = rows.setdefault(link.layer, [])
+                    if (link.label, link.offsets) not in entries:
+                        entries.append((link.label, link.offsets))
+        return list(rows.items())
+
+    def field(self, target, samples=3):
+        """Bool (H, W) (or (T, H, W) for a list of targets): the receptive field by gradient."""
+        return receptive_field_by_gradient(self.model, self.image_shape, target, samples=samples).any(axis=-1)
+
+    def analytic_field(self, target):
+        """Bool (H, W): the receptive field from the spec."""
+        return analytic_receptive_field(self.spec, self.image_shape, target)
+
+
+def earlier_pixels(image_shape, target):
+    """Bool (H, W): the pixels strictly before ``target`` in raster order (what a model may see)."""
+    h, w = image_shape[:2]
+    row, col = target
+    return (np.arange(h * w) < row * w + col).reshape(h, w)
+
+
+def blind_spot(field, target):
+    """Bool (H, W): earlier pixels that the field misses. ``field`` is (H, W) or (H, W, C)."""
+    field = np.asarray(field)
+    if field.ndim == 3:
+        field = field.any(axis=-1)
+    return earlier_pixels(field.shape, target) & ~(field > 0)
+
+
+def _check_image_shape(image_shape):
+    shape = tuple(int(d) for d in image_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"image_shape must be (H, W, C) with positive sizes, got {tuple(image_shape)}")
+    return shape
+
+
+def _is_pair(t):
+    return isinstance(t, (tuple, list, np.ndarray)) and len(t) == 2 and all(
+        isinstance(v, (int, np.integer)) for v in t)
+
+
+__all__ = [
+    "BLOCKS", "CENTRE", "EARLIER", "Link", "LayerStack", "ShiftedStack", "analytic_receptive_field", "blind_spot",
+    "conv_footprint", "earlier_pixels", "model_spec", "receptive_field_by_gradient", "shift",
+]

@@ -1,0 +1,355 @@
+"""Training: maximum likelihood with Adam, learning-rate decay, Polyak (EMA) weights.
+
+``train`` runs the whole loop: data-dependent initialisation, compiled training
+steps (optionally XLA), a ``tf.distribute`` strategy (one device by default;
+``MirroredStrategy`` across GPUs or CPU devices; ``TPUStrategy`` on a TPU),
+atomic checkpoints every N steps and at the end, CSV and TensorBoard logs, and
+resumption after a crash at exactly the step, learning rate and data order it
+had reached. The loss is the negative log-likelihood in bits per dimension.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import checkpoints as ckpt
+from .data import make_dataset
+from .distributions import to_unit_range
+from .models import build_model, data_dependent_init
+from .validation import check_images
+
+LOG_FIELDS = ["step", "epoch", "bits_per_dim", "learning_rate", "images_per_second", "elapsed_seconds",
+              "val_bits_per_dim"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings of a training run (defaults: the PixelCNN++ / PixelSNAIL papers')."""
+
+    steps: int | None = None  # total optimisation steps; or give epochs
+    epochs: int | None = None
+    batch_size: int = 16  # global batch, split across replicas
+    learning_rate: float = 1e-3
+    lr_decay: float = 0.999995  # multiplied into the learning rate every step
+    beta_1: float = 0.95
+    beta_2: float = 0.9995
+    ema_decay: float = 0.9995  # Polyak averaging of the weights
+    checkpoint_every: int = 500
+    log_every: int = 50
+    val_every: int = 0  # 0: only at the end (when validation images are given)
+    val_size: int = 500
+    init_batch_size: int = 64  # images for the data-dependent initialisation
+    seed: int = 0
+    flip: bool = False
+    xla: bool = False
+
+    def total_steps(self, num_images):
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("give exactly one of steps or epochs")
+        if self.steps is not None:
+            if self.steps < 1:
+                raise ValueError(f"steps must be positive, got {self.steps}")
+            return int(self.steps)
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be positive, got {self.epochs}")
+        return int(self.epochs) * steps_per_epoch(num_images, self.batch_size)
+
+
+def steps_per_epoch(num_images, batch_size):
+    steps = num_images // batch_size
+    if steps < 1:
+        raise ValueError(f"batch_size {batch_size} is larger than the data set ({num_images} images)")
+    return steps
+
+
+def make_optimizer(config: TrainConfig):
+    schedule = keras.optimizers.schedules.ExponentialDecay(config.learning_rate, decay_steps=1,
+                                                           decay_rate=config.lr_decay)
+    return keras.optimizers.Adam(schedule, beta_1=config.beta_1, beta_2=config.beta_2)
+
+
+def nll_bits_per_dim(model, images, training):
+    """Mean negative log-likelihood of a uint8 batch, in bits per sub-pixel."""
+    params = model(to_unit_range(images), training=training)
+    log_prob = model.head.log_prob(images, params)  # (B, H, W) nats
+    dims = float(np.prod(model.image_shape))
+    return -tf.reduce_mean(tf.reduce_sum(log_prob, axis=[1, 2])) / (dims * math.log(2.0))
+
+
+def evaluate_bits_per_dim(model, images, batch_size=64):
+    """Average bits/dim of uint8 images (training=False)."""
+    images = check_images(images, model.image_shape[-1])
+    step = _eval_step(model)
+    total, count = 0.0, 0
+    for start in range(0, int(images.shape[0]), batch_size):
+        chunk = images[start : start + batch_size]
+        n = int(chunk.shape[0])
+        total += float(step(chunk)) * n
+        count += n
+    return total / count
+
+
+def _eval_step(model):
+    fn = getattr(model, "_pl_eval_step", None)
+    if fn is None:
+        fn = tf.function(lambda x: nll_bits_per_dim(model, x, training=False), reduce_retracing=True)
+        model._pl_eval_step = fn
+    return fn
+
+
+class EMA:
+    """Polyak averages of a model's trainable weights: avg <- d * avg + (1 - d) * w."""
+
+    def __init__(self, model, decay):
+        self.decay = float(decay)
+        self.variables = model.trainable_variables
+        self.averages = [tf.Variable(v, trainable=False, name="ema") for v in self.variables]
+
+    def update(self):
+        d = self.decay
+        for avg, var in zip(self.averages, self.variables):
+            avg.assign(d * avg + (1.0 - d) * var)
+
+    def values(self):
+        return [a.numpy() for a in self.averages]
+
+    def swapped_in(self):
+        """Context manager: the model holds the EMA weights inside the block."""
+        ema = self
+
+        class _Swap:
+            def __enter__(self):
+                self.saved = [v.numpy() for v in ema.variables]
+                for var, avg in zip(ema.variables, ema.averages):
+                    var.assign(avg)
+
+            def __exit__(self, *exc):
+                for var, value in zip(ema.variables, self.saved):
+                    var.assign(value)
+
+        return _Swap()
+
+
+def train(model_config: dict, images, output_dir, config: TrainConfig = TrainConfig(), val_images=None,
+          resume=False, strategy=None, verbose=True):
+    """Train a model and write checkpoints and logs to ``output_dir``.
+
+    model_config: ``{"model": name, "image_shape": [H, W, C], **hparams}``
+      (what ``model.config`` returns).
+    images: uint8 (N, H, W, C) training images.
+    resume: continue from ``output_dir``'s checkpoint: same step count,
+      learning rate and data order as if the run had never stopped. Without
+      it, an existing checkpoint is an error (nothing is overwritten).
+    strategy: a ``tf.distribute.Strategy`` (default: the current one).
+
+    Returns a dict with the model (EMA weights loaded), the history rows and
+    the final step.
+    """
+    out = Path(output_dir)
+    images = np.asarray(check_images(images))
+    model_config = dict(model_config)
+    image_shape = tuple(model_config.get("image_shape", ()))
+    if tuple(images.shape[1:]) != image_shape:
+        raise ValueError(f"training images have shape {images.shape[1:]} but the model expects {image_shape}")
+    total = config.total_steps(len(images))
+    per_epoch = steps_per_epoch(len(images), config.batch_size)
+    strategy = strategy or tf.distribute.get_strategy()
+    if config.batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(f"batch_size {config.batch_size} must divide evenly over "
+                         f"{strategy.num_replicas_in_sync} replicas")
+
+    has_checkpoint = (out / ckpt.CHECKPOINT_FILE).exists()
+    if has_checkpoint and not resume:
+        raise ValueError(f"{out} already holds a checkpoint; pass resume=True (--resume) to continue it, "
+                         "or choose another output directory")
+    if resume and (out / ckpt.CONFIG_FILE).exists():
+        found = ckpt.read_config(out)["model"]
+        diffs = ckpt.config_differences(_normalised(model_config), _normalised(found))
+        if diffs:
+            raise ValueError(f"the checkpoint in {out} does not match the requested model: " + "; ".join(diffs))
+
+    with strategy.scope():
+        name = model_config.pop("model")
+        model = build_model(name, tuple(model_config.pop("image_shape")), **model_config)
+        optimizer = make_optimizer(config)
+        optimizer.build(model.trainable_variables)
+        ema = EMA(model, config.ema_decay)
+
+    out.mkdir(parents=True, exist_ok=True)
+    start_step = 0
+    if resume and has_checkpoint:
+        start_step = _restore(out, model, optimizer, ema)
+        if verbose:
+            print(f"resumed from step {start_step}", flush=True)
+    else:
+        init = images[: config.init_batch_size]
+        data_dependent_init(model, init)
+        for avg, var in zip(ema.averages, ema.variables):
+            avg.assign(var)
+        if resume and verbose:
+            print("resumed from step 0 (no checkpoint yet)", flush=True)
+    ckpt.atomic_write_json(out / ckpt.CONFIG_FILE, {
+        "model": model.config, "training": dataclasses.asdict(config),
+        "num_train_images": int(len(images)), "image_shape": list(model.image_shape),
+    })
+
+    train_step = _make_train_step(model, optimizer, ema, strategy, config)
+    logger = _Logger(out, start_step, verbose, total)
+    step = start_step
+    window_loss, window_count, window_start = 0.0, 0, time.time()
+    run_start = time.time() - logger.previous_elapsed
+
+    try:
+        while step < total:
+            epoch, offset = divmod(step, per_epoch)
+            ds = make_dataset(images, config.batch_size, shuffle=True, flip=config.flip, seed=config.seed,
+                              epoch=epoch).skip(offset).take(min(per_epoch - offset, total - step))
+            for batch in strategy.experimental_distribute_dataset(ds):
+                loss = float(train_step(batch))
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"the loss became {loss} at step {step + 1}; the run stopped and the last good "
+                        f"checkpoint in {out} (step {_saved_step(out)}) was kept. Try a lower learning rate.")
+                step += 1
+                window_loss += loss
+                window_count += 1
+                if step % config.log_every == 0 or step == total:
+                    now = time.time()
+                    val = None
+                    if val_images is not None and (step == total or (config.val_every and step % config.val_every == 0)):
+                        with ema.swapped_in():
+                            val = evaluate_bits_per_dim(model, val_images[: config.val_size])
+                    logger.write(step=step, epoch=epoch, bits_per_dim=window_loss / window_count,
+                                 learning_rate=float(optimizer.learning_rate),
+                                 images_per_second=window_count * config.batch_size / max(now - window_start, 1e-9),
+                                 elapsed_seconds=now - run_start, val_bits_per_dim=val)
+                    window_loss, window_count, window_start = 0.0, 0, time.time()
+                if step % config.checkpoint_every == 0 or step == total:
+                    _save(out, step, model, optimizer, ema)
+    finally:
+        logger.close()
+
+    for var, avg in zip(ema.variables, ema.averages):  # hand back the model with its EMA weights
+        var.assign(avg)
+    return {"model": model, "history": logger.rows, "step": step}
+
+
+def _normalised(model_config):
+    """A model config with defaults filled in, for comparison."""
+    from .models import MODELS
+
+    config = dict(model_config)
+    name = config.get("model")
+    if name in MODELS:
+        config = {**MODELS[name].defaults, **config}
+    config["image_shape"] = list(config.get("image_shape", []))
+    return config
+
+
+def _make_train_step(model, optimizer, ema, strategy, config):
+    variables = model.trainable_variables
+
+    def replica_step(batch):
+        with tf.GradientTape() as tape:
+            loss = nll_bits_per_dim(model, batch, training=True)
+            scaled = loss / strategy.num_replicas_in_sync
+        grads = tape.gradient(scaled, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return scaled
+
+    @tf.function(jit_compile=config.xla)
+    def train_step(batch):
+        per_replica = strategy.run(replica_step, args=(batch,))
+        loss = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        ema.update()
+        return loss
+
+    return train_step
+
+
+def _save(out, step, model, optimizer, ema):
+    arrays = {"step": np.asarray(step, np.int64)}
+    arrays.update(ckpt.pack("model", [v.numpy() for v in model.weights]))
+    arrays.update(ckpt.pack("ema", ema.values()))
+    arrays.update(ckpt.pack("optimizer", [v.numpy() for v in optimizer.variables]))
+    ckpt.save_arrays(out / ckpt.CHECKPOINT_FILE, arrays)
+
+
+def _saved_step(out):
+    path = Path(out) / ckpt.CHECKPOINT_FILE
+    if not path.exists():
+        return 0
+    with np.load(path) as arrays:
+        return int(arrays["step"])
+
+
+def _restore(out, model, optimizer, ema):
+    with np.load(Path(out) / ckpt.CHECKPOINT_FILE) as arrays:
+        ckpt.assign_weights(model.weights, ckpt.unpack(arrays, "model"))
+        ckpt.assign_weights(ema.averages, ckpt.unpack(arrays, "ema"), "EMA weights")
+        ckpt.assign_weights(optimizer.variables, ckpt.unpack(arrays, "optimizer"), "optimizer state")
+        return int(arrays["step"])
+
+
+class _Logger:
+    """CSV log (rewritten on resume up to the checkpoint's step), TensorBoard and console lines."""
+
+    def __init__(self, out, start_step, verbose, total):
+        self.path = Path(out) / "log.csv"
+        self.rows = []
+        if self.path.exists():
+            with open(self.path, newline="") as f:
+                self.rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
+        self.previous_elapsed = float(self.rows[-1]["elapsed_seconds"]) if self.rows else 0.0
+        with open(self.path, "w", newline="") as f:
+            writer = csv.DictWriter(f, LOG_FIELDS)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        self.file = open(self.path, "a", newline="")
+        self.writer = csv.DictWriter(self.file, LOG_FIELDS)
+        self.tensorboard = tf.summary.create_file_writer(str(Path(out) / "tensorboard"))
+        self.verbose = verbose
+        self.total = total
+        self.tty = sys.stdout.isatty()
+        self.progress = keras.utils.Progbar(total, stateful_metrics=["bits/dim"]) if verbose and self.tty else None
+
+    def write(self, **row):
+        row = {k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in row.items()}
+        self.rows.append(row)
+        self.writer.writerow(row)
+        self.file.flush()
+        step = int(row["step"])
+        with self.tensorboard.as_default():
+            for key in ("bits_per_dim", "learning_rate", "images_per_second", "val_bits_per_dim"):
+                if row[key] != "":
+                    tf.summary.scalar(key, float(row[key]), step=step)
+        if self.progress is not None:
+            self.progress.update(step, [("bits/dim", float(row["bits_per_dim"]))])
+        elif self.verbose:
+            val = f"  val bits/dim {row['val_bits_per_dim']}" if row["val_bits_per_dim"] != "" else ""
+            print(f"step {step}/{self.total}  bits/dim {row['bits_per_dim']}  "
+                  f"{row['images_per_second']} img/s{val}", flush=True)
+
+    def close(self):
+        self.file.close()
+        self.tensorboard.flush()
+
+
+def load_config_file(path):
+    """Read a JSON configuration file of the command line (see configs/)."""
+    with open(path) as f:
+        return json.load(f)
