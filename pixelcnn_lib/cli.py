@@ -6,6 +6,7 @@
     python -m pixelcnn_lib evaluate DIR --data SOURCE            # last line: "bits/dim: X.XXXX"
     python -m pixelcnn_lib sample DIR --num N --seed S --output FILE.png|FILE.npy
     python -m pixelcnn_lib complete DIR --data SOURCE --num N --hide bottom-half --seed S --output FILE
+    python -m pixelcnn_lib export DIR --output FILE.npz          # EMA weights + config in one file
 
 SOURCE is ``cifar10``, ``digits`` or ``photos`` (offline, shipped with
 scikit-learn), or the path of an image folder. DIR is a training directory
@@ -74,6 +75,10 @@ def build_parser():
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--output", required=True, help=".png grid or .npy uint8 (N, H, W, C)")
 
+    x = sub.add_parser("export", help="write a training directory's EMA weights to one .npz file")
+    x.add_argument("dir")
+    x.add_argument("--output", required=True, help=".npz file (loadable with pixelcnn_lib.checkpoints.load_model)")
+
     c = sub.add_parser("complete", help="complete partly hidden images")
     c.add_argument("dir")
     c.add_argument("--data", required=True)
@@ -135,6 +140,8 @@ def _train(args):
     if config.steps is None and config.epochs is None:
         raise SystemExit("error: give --steps or --epochs")
     print(f"training {name} on {len(images)} images of {size}x{size}x{channels} from {options['data']}", flush=True)
+    if strategy is not None:
+        print(f"tf.distribute: {type(strategy).__name__} over {strategy.num_replicas_in_sync} replicas", flush=True)
     result = train({"model": name, "image_shape": [size, size, channels], **hparams}, images, options["output"],
                    config, val_images=val, resume=bool(options.get("resume")), strategy=strategy)
     if options.get("export"):
@@ -249,6 +256,16 @@ def _complete(args):
                   labels=["original", "given", "completed"])
 
 
+def _export(args):
+    from .checkpoints import export_weights
+
+    if Path(args.output).suffix != ".npz":
+        raise SystemExit(f"error: --output must end in .npz, got {args.output}")
+    model = _load(args.dir)
+    export_weights(model, args.output, extra={k: v for k, v in model.metadata.items() if k != "model"})
+    print(f"exported step {model.metadata.get('step')} to {args.output}")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.threads:
@@ -256,10 +273,14 @@ def main(argv=None):
 
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    commands = {"train": _train, "evaluate": _evaluate, "sample": _sample, "complete": _complete}
+    commands = {"train": _train, "evaluate": _evaluate, "sample": _sample, "complete": _complete,
+                "export": _export}
+    from .data import DataUnavailableError
+    from .training import TrainingDiverged
+
     try:
         commands[args.command](args)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, DataUnavailableError, TrainingDiverged) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

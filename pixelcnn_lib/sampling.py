@@ -2,8 +2,11 @@
 
 Sampling is sequential: pixel by pixel in raster order and, for heads whose
 channels are coupled inside the network (the 256-way softmax of PixelCNN),
-channel by channel. Each step runs the whole model on the current canvas
-("naive" sampling) and draws only the next (sub-)pixel from the head.
+channel by channel. ``method="naive"`` runs the whole model on the current
+canvas at each step and draws only the next (sub-)pixel from the head;
+``method="cached"`` (PixelSNAIL, Gated PixelCNN) keeps every layer's earlier
+results and computes only the new position (``cached_sampling.py``). Both make
+the same draws from the same seed.
 """
 
 from __future__ import annotations
@@ -63,11 +66,20 @@ def _sampling_step(model):
     return step
 
 
-def _fill(model, canvas, unknown, seed):
+METHODS = ("naive", "cached")
+
+
+def _fill(model, canvas, unknown, seed, method="naive"):
     """Sample every unknown pixel of ``canvas`` in raster order.
 
     canvas: uint8 numpy (B, H, W, C); unknown: bool numpy (B, H, W).
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "cached":
+        from .cached_sampling import cached_sampler
+
+        return cached_sampler(model, canvas.shape[0]).fill(canvas, unknown, seed)
     step = _sampling_step(model)
     h, w, c = model.image_shape
     passes = model.head.passes_per_pixel
@@ -89,20 +101,21 @@ def _fill(model, canvas, unknown, seed):
     return canvas.numpy()
 
 
-def sample(model, num_images, seed=0):
+def sample(model, num_images, seed=0, method="naive"):
     """Draw ``num_images`` new images, pixel by pixel. Returns uint8 (N, H, W, C).
 
-    The same seed gives the same images for the same model and weights.
+    The same seed gives the same images for the same model and weights, with
+    either ``method`` ("naive" or "cached").
     """
     _check_model(model)
     if not isinstance(num_images, (int, np.integer)) or num_images < 1:
         raise ValueError(f"num_images must be a positive int, got {num_images!r}")
     h, w, c = model.image_shape
     canvas = np.zeros((num_images, h, w, c), np.uint8)
-    return _fill(model, canvas, np.ones((num_images, h, w), bool), seed)
+    return _fill(model, canvas, np.ones((num_images, h, w), bool), seed, method)
 
 
-def complete(model, images, known, seed=0):
+def complete(model, images, known, seed=0, method="naive"):
     """Fill in the unknown pixels of ``images``, keeping every known pixel exactly.
 
     images: uint8 (B, H, W, C); known: bool (B, H, W), True where the pixel is
@@ -119,4 +132,4 @@ def complete(model, images, known, seed=0):
     if known.shape != tuple(images.shape[:3]):
         raise ValueError(f"known must have shape (B, H, W) = {tuple(images.shape[:3])}, got {known.shape}")
     canvas = np.array(images, dtype=np.uint8)
-    return _fill(model, canvas, ~known, seed)
+    return _fill(model, canvas, ~known, seed, method)
