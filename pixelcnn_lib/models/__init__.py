@@ -30,13 +30,14 @@ def build_model(name, image_shape=(32, 32, 3), **hparams) -> AutoregressiveModel
         raise ValueError(f"unknown model name {name!r}; choose one of {sorted(MODELS)}")
     cls = MODELS[name]
     image_shape = check_image_shape(image_shape, cls.min_image_size)
-    multiple = getattr(cls, "size_multiple", 1)
-    if image_shape[0] % multiple:
-        raise ValueError(f"{name} halves the image twice, so the size must be a multiple of {multiple}, got {image_shape[0]}")
     unknown = set(hparams) - set(cls.defaults)
     if unknown:
         raise TypeError(f"{name} has no hyper-parameter(s) {sorted(unknown)}; it takes {sorted(cls.defaults)}")
     config = {**cls.defaults, **hparams}
+    multiple = cls.size_multiple(config) if hasattr(cls, "size_multiple") else 1
+    if image_shape[0] % multiple:
+        raise ValueError(f"{name} with these settings halves the image down to 1/{multiple}, so the size must be a "
+                         f"multiple of {multiple}, got {image_shape[0]}")
     for key in ("filters", "depth"):
         if not isinstance(config[key], (int, np.integer)) or config[key] < 1:
             raise ValueError(f"{key} must be a positive int, got {config[key]!r}")
