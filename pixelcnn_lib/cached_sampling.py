@@ -30,12 +30,79 @@ from . import layers as L
 from .distributions import _seed_pair, to_unit_range
 
 
+def folded_kernel(conv):
+    """A weight-normalised convolution's effective kernel g * v / ||v|| (masked) and bias.
+
+    Returns (W, b) with W of shape (kh * kw * in, out), rows in (row, column,
+    channel) order, so a flattened input window times W is the output.
+    """
+    kernel = conv.direction() * conv.g
+    return tf.reshape(kernel, (-1, kernel.shape[-1])), conv.b
+
+
+class Dense:
+    """A 1x1 weight-normalised layer frozen for sampling: (B, in) -> (B, out)."""
+
+    def __init__(self, conv):
+        self.conv = conv
+        w, b = folded_kernel(conv)
+        self.w = tf.Variable(w, trainable=False)
+        self.b = tf.Variable(b, trainable=False)
+
+    def refresh(self):
+        w, b = folded_kernel(self.conv)
+        self.w.assign(w)
+        self.b.assign(b)
+
+    def __call__(self, x):
+        return tf.matmul(x, self.w) + self.b
+
+
 class WindowCache:
     """The input of one convolution, kept for the whole image, plus its padding.
 
-    ``write(i, j, x)`` stores the input at (i, j); ``conv_at(i, j)`` returns the
-    convolution's output at (i, j), reading only the kernel's window. Works
-    for stride-1 ``WeightNormConv2D`` layers (shifted or masked).
+    Stored as (positions, B, C) so that writing one position and reading one
+    kernel window are in-place scatter/gather operations. ``write(i, j, x)``
+    stores the input at (i, j); ``conv_at(i, j)`` returns the convolution's
+    output at (i, j) from the kernel's window alone. Works for stride-1
+    ``WeightNormConv2D`` layers (shifted or masked).
+    """
+
+    def __init__(self, conv, batch, height, width, in_channels):
+        if conv.strides != (1, 1):
+            raise ValueError("cached sampling supports stride-1 convolutions only")
+        top, bottom, left, right = conv.padding
+        self.dense = Dense(conv)
+        self.top, self.left = top, left
+        self.kh, self.kw = conv.kernel_size
+        self.padded_width = width + left + right
+        self.values = tf.Variable(
+            tf.zeros(((height + top + bottom) * self.padded_width, batch, in_channels)), trainable=False)
+        rows, cols = np.meshgrid(np.arange(self.kh), np.arange(self.kw), indexing="ij")
+        self.offsets = tf.constant((rows * self.padded_width + cols).ravel(), tf.int32)
+
+    def reset(self):
+        self.values.assign(tf.zeros_like(self.values))
+        self.dense.refresh()
+
+    def write(self, i, j, x):
+        """x: (B, C), the convolution's input at (i, j)."""
+        index = (i + self.top) * self.padded_width + (j + self.left)
+        self.values.scatter_update(tf.IndexedSlices(x[None], index[None]))
+
+    def conv_at(self, i, j):
+        """The convolution's output at (i, j) as (B, F)."""
+        window = self.values.sparse_read(i * self.padded_width + j + self.offsets)  # (kh*kw, B, C)
+        batch = tf.shape(window)[1]
+        flat = tf.reshape(tf.transpose(window, [1, 0, 2]), (batch, -1))
+        return self.dense(flat)
+
+
+class RowCache:
+    """The input of one vertical-stack convolution, computed a whole row at a time.
+
+    Stored as an image (B, H + pads, W + pads, C); ``write_row`` stores input
+    row i and ``conv_row(i)`` returns output row i (B, W, F).
     """
 
     def __init__(self, conv, batch, height, width, in_channels):
@@ -43,67 +110,57 @@ class WindowCache:
             raise ValueError("cached sampling supports stride-1 convolutions only")
         top, bottom, left, right = conv.padding
         self.conv = conv
-        self.top, self.left = top, left
-        self.kh, self.kw = conv.kernel_size
+        self.top, self.left, self.width = top, left, width
+        self.kh = conv.kernel_size[0]
         self.values = tf.Variable(tf.zeros((batch, height + top + bottom, width + left + right, in_channels)),
                                   trainable=False)
 
     def reset(self):
         self.values.assign(tf.zeros_like(self.values))
 
-    def write(self, i, j, x):
-        """x: (B, 1, 1, C), the convolution's input at (i, j)."""
-        self.values[:, i + self.top, j + self.left, :].assign(x[:, 0, 0, :])
-
-    def conv_at(self, i, j):
-        """The convolution's output at (i, j) as (B, 1, 1, F)."""
-        window = self.values[:, i : i + self.kh, j : j + self.kw, :]
-        y = tf.einsum("bhwc,hwcf->bf", window, self.conv.direction())
-        return (y * self.conv.g + self.conv.b)[:, None, None, :]
-
-
-class RowCache:
-    """Like ``WindowCache``, but computes the convolution for a whole row at once."""
-
-    def __init__(self, conv, batch, height, width, in_channels):
-        self.cache = WindowCache(conv, batch, height, width, in_channels)
-        self.width = width
-
-    def reset(self):
-        self.cache.reset()
-
     def write_row(self, i, x):
-        """x: (B, 1, W, C), the input row i."""
-        c = self.cache
-        c.values[:, i + c.top, c.left : c.left + self.width, :].assign(x[:, 0])
+        """x: (B, W, C), the input row i."""
+        self.values[:, i + self.top, self.left : self.left + self.width, :].assign(x)
 
     def conv_row(self, i):
-        """Output row i as (B, 1, W, F)."""
-        c = self.cache
-        window = c.values[:, i : i + c.kh, :, :]
-        y = tf.nn.conv2d(window, c.conv.direction(), strides=1, padding="VALID")
-        return y * c.conv.g + c.conv.b
-
-
-def _pixel(x, i, j):
-    """(B, H, W, C) -> (B, 1, 1, C) at (i, j)."""
-    return x[:, i : i + 1, j : j + 1, :]
+        window = self.values[:, i : i + self.kh, :, :]
+        y = tf.nn.conv2d(window, self.conv.direction(), strides=1, padding="VALID")[:, 0]
+        return y * self.conv.g + self.conv.b
 
 
 def _background_at(i, j, height, width, batch):
-    """The two coordinate channels of PixelSNAIL at (i, j): (B, 1, 1, 2)."""
+    """The two coordinate channels of PixelSNAIL at (i, j): (B, 2)."""
     h, w = float(height), float(width)
     rows = (tf.cast(i, tf.float32) - h / 2.0) / h
     cols = (tf.cast(j, tf.float32) - w / 2.0) / w
-    return tf.broadcast_to(tf.stack([rows, cols])[None, None, None, :], (batch, 1, 1, 2))
+    return tf.broadcast_to(tf.stack([rows, cols])[None, :], (batch, 2))
 
 
-class _GatedBlockCache:
-    """Caches for the two shifted convolutions of a ``GatedResidualBlock``."""
+class _PointwiseBlock:
+    """A ``GatedResidualBlock`` of 1x1 convolutions, frozen, on (B, C) vectors."""
+
+    def __init__(self, block):
+        self.conv1 = Dense(block.conv1)
+        self.conv2 = Dense(block.conv2)
+        self.aux = Dense(block.aux_nin) if block.has_aux else None
+
+    def refresh(self):
+        for d in (self.conv1, self.conv2, self.aux):
+            if d is not None:
+                d.refresh()
+
+    def __call__(self, x, aux=None):
+        c = self.conv1(L.concat_elu(x))
+        if aux is not None:
+            c = c + self.aux(L.concat_elu(aux))
+        return x + L.gated_activation(self.conv2(L.concat_elu(c)))
+
+
+class _ShiftedBlock:
+    """A ``GatedResidualBlock`` of shifted convolutions, with caches for both."""
 
     def __init__(self, block, batch, h, w):
         f = block.filters
-        self.block = block
         self.conv1 = WindowCache(block.conv1, batch, h, w, 2 * f)
         self.conv2 = WindowCache(block.conv2, batch, h, w, 2 * f)
 
@@ -111,14 +168,59 @@ class _GatedBlockCache:
         self.conv1.reset()
         self.conv2.reset()
 
-    def step(self, x, i, j, aux=None):
-        block = self.block
+    def step(self, x, i, j):
         self.conv1.write(i, j, L.concat_elu(x))
         c = self.conv1.conv_at(i, j)
-        if aux is not None:
-            c = c + block.aux_nin(L.concat_elu(aux))
         self.conv2.write(i, j, L.concat_elu(c))
         return x + L.gated_activation(self.conv2.conv_at(i, j))
+
+
+class _AttentionCache:
+    """A ``CausalSelfAttention`` layer, frozen, with the keys and values of earlier pixels."""
+
+    def __init__(self, att, batch, n):
+        self.att = att
+        self.q_block, self.kv_block = _PointwiseBlock(att.q_block), _PointwiseBlock(att.kv_block)
+        self.q_nin, self.kv_nin = Dense(att.q_nin), Dense(att.kv_nin)
+        self.keys = tf.Variable(tf.zeros((n, batch, att.num_heads, att.key_dim)), trainable=False)
+        self.values = tf.Variable(tf.zeros((n, batch, att.num_heads, att.value_dim)), trainable=False)
+
+    def reset(self):
+        for part in (self.q_block, self.kv_block, self.q_nin, self.kv_nin):
+            part.refresh()
+        self.keys.assign(tf.zeros_like(self.keys))
+        self.values.assign(tf.zeros_like(self.values))
+
+    def attend(self, features, background, p):
+        """Output at position p (B, heads * dv) from the pixels before p."""
+        att = self.att
+        q = self.q_nin(self.q_block(tf.concat([features, background], -1)))
+        q = tf.reshape(q, (-1, att.num_heads, att.key_dim))
+        earlier = tf.range(p)
+        keys = self.keys.sparse_read(earlier)  # (p, B, heads, dk); empty for the first pixel
+        values = self.values.sparse_read(earlier)
+        logits = tf.einsum("bhd,pbhd->bhp", q, keys) / np.sqrt(att.key_dim)
+        mixed = tf.einsum("bhp,pbhd->bhd", tf.nn.softmax(logits, axis=-1), values)
+        return tf.reshape(mixed, (-1, att.num_heads * att.value_dim))
+
+    def append(self, image, features, background, p):
+        """Store the key and value of position p, whose pixel ``image`` (B, C) is now known."""
+        att = self.att
+        kv = self.kv_nin(self.kv_block(tf.concat([image, features, background], -1)))
+        k, v = tf.split(kv, [att.num_heads * att.key_dim, att.num_heads * att.value_dim], -1)
+        self.keys.scatter_update(tf.IndexedSlices(tf.reshape(k, (1, -1, att.num_heads, att.key_dim)), p[None]))
+        self.values.scatter_update(tf.IndexedSlices(tf.reshape(v, (1, -1, att.num_heads, att.value_dim)), p[None]))
+
+
+def _write_pixel(canvas, i, j, pixel):
+    b = tf.shape(canvas)[0]
+    index = tf.stack([tf.range(b), tf.fill([b], i), tf.fill([b], j)], axis=1)
+    return tf.tensor_scatter_nd_update(canvas, index, pixel)
+
+
+def _draw(head, params, seed):
+    """Sample one pixel per image from (B, P) parameters: (B, C) uint8."""
+    return head.sample(params[:, None, None, :], seed)[:, 0, 0, :]
 
 
 class PixelSNAILSampler:
@@ -131,70 +233,47 @@ class PixelSNAILSampler:
         self.h, self.w, self.c = h, w, c
         self.input_down = WindowCache(model.in_down, batch, h, w, c + 1)
         self.input_right = WindowCache(model.in_right, batch, h, w, c + 1)
-        self.resnets = [[_GatedBlockCache(b, batch, h, w) for b in blocks] for blocks in model.resnets]
-        self.keys, self.values = [], []
-        for att in model.attentions:
-            self.keys.append(tf.Variable(tf.zeros((batch, att.num_heads, h * w, att.key_dim)), trainable=False))
-            self.values.append(tf.Variable(tf.zeros((batch, att.num_heads, h * w, att.value_dim)), trainable=False))
+        self.resnets = [[_ShiftedBlock(b, batch, h, w) for b in blocks] for blocks in model.resnets]
+        self.attentions = [_AttentionCache(att, batch, h * w) for att in model.attentions]
+        self.merges = [_PointwiseBlock(m) for m in model.merges]
+        self.out = Dense(model.out)
         self._step = tf.function(self._step_impl)
 
     def reset(self):
+        """Clear the caches and take the model's current weights."""
         self.input_down.reset()
         self.input_right.reset()
         for blocks in self.resnets:
             for cache in blocks:
                 cache.reset()
-        for var in self.keys + self.values:
-            var.assign(tf.zeros_like(var))
-
-    def _attend(self, att, keys, values, ul, i, j):
-        """Attention output at (i, j) over the cached keys/values of earlier pixels."""
-        bg = _background_at(i, j, self.h, self.w, self.batch)
-        q = att.q_nin(att.q_block(tf.concat([ul, bg], -1)))  # (B,1,1,heads*dk)
-        q = tf.reshape(q, (self.batch, att.num_heads, 1, att.key_dim))
-        n = self.h * self.w
-        p = i * self.w + j
-        logits = tf.matmul(q, keys, transpose_b=True) / np.sqrt(att.key_dim)  # (B, heads, 1, N)
-        earlier = tf.cast(tf.range(n) < p, tf.float32)
-        logits = tf.where(earlier > 0, logits, tf.fill(tf.shape(logits), -1e9))
-        weights = tf.nn.softmax(logits, axis=-1) * earlier
-        mixed = tf.matmul(weights, values)  # (B, heads, 1, dv)
-        return tf.reshape(mixed, (self.batch, 1, 1, att.num_heads * att.value_dim))
+        for part in self.attentions + self.merges + [self.out]:
+            (part.reset if hasattr(part, "reset") else part.refresh)()
 
     def _step_impl(self, canvas, known, i, j, seed):
         """Draw pixel (i, j) (where not known), update every cache, return the canvas."""
-        model = self.model
+        p = i * self.w + j
+        bg = _background_at(i, j, self.h, self.w, self.batch)
         # first layer: down-shifted (row above) + right-shifted (pixel to the left) inputs
         above = self.input_down.conv_at(tf.maximum(i - 1, 0), j) * tf.cast(i > 0, tf.float32)
         left = self.input_right.conv_at(i, tf.maximum(j - 1, 0)) * tf.cast(j > 0, tf.float32)
         ul = above + left
         attended = []
-        for blocks, att, merge, keys, values in zip(self.resnets, model.attentions, model.merges,
-                                                    self.keys, self.values):
-            for cache in blocks:
-                ul = cache.step(ul, i, j)
+        for blocks, attention, merge in zip(self.resnets, self.attentions, self.merges):
+            for block in blocks:
+                ul = block.step(ul, i, j)
             attended.append(ul)
-            ul = merge(ul, aux=self._attend(att, keys, values, ul, i, j))
-        params = model.out(tf.nn.elu(ul))
-        drawn = model.head.sample(params, seed)[:, 0, 0, :]
-        given = canvas[:, i, j, :]
-        pixel = tf.where(known[:, i, j][:, None], given, drawn)
+            ul = merge(ul, aux=attention.attend(ul, bg, p))
+        drawn = _draw(self.model.head, self.out(tf.nn.elu(ul)), seed)
+        pixel = tf.where(known[:, i, j][:, None], canvas[:, i, j, :], drawn)
 
-        # the drawn pixel enters the caches: padded input, then keys and values
-        x = to_unit_range(pixel)[:, None, None, :]
-        padded = tf.concat([x, tf.ones_like(x[..., :1])], -1)
+        # the pixel enters the caches: the padded input, then the keys and values
+        x = to_unit_range(pixel)
+        padded = tf.concat([x, tf.ones_like(x[:, :1])], -1)
         self.input_down.write(i, j, padded)
         self.input_right.write(i, j, padded)
-        bg = _background_at(i, j, self.h, self.w, self.batch)
-        p = i * self.w + j
-        for att, ul_at, keys, values in zip(model.attentions, attended, self.keys, self.values):
-            kv = att.kv_nin(att.kv_block(tf.concat([x, ul_at, bg], -1)))
-            k, v = tf.split(kv, [att.num_heads * att.key_dim, att.num_heads * att.value_dim], -1)
-            keys[:, :, p, :].assign(tf.reshape(k, (self.batch, att.num_heads, att.key_dim)))
-            values[:, :, p, :].assign(tf.reshape(v, (self.batch, att.num_heads, att.value_dim)))
-        b = tf.shape(canvas)[0]
-        index = tf.stack([tf.range(b), tf.fill([b], i), tf.fill([b], j)], axis=1)
-        return tf.tensor_scatter_nd_update(canvas, index, pixel)
+        for attention, features in zip(self.attentions, attended):
+            attention.append(x, features, bg, p)
+        return _write_pixel(canvas, i, j, pixel)
 
     def fill(self, canvas, unknown, seed):
         """Same contract as the naive sampler's fill: uint8 canvas, bool unknown (B, H, W)."""
@@ -220,49 +299,47 @@ class GatedPixelCNNSampler:
         f = model.hparams["filters"]
         self.v_rows = [RowCache(conv, batch, h, w, c if k == 0 else f) for k, conv in enumerate(model.v_convs)]
         self.h_caches = [WindowCache(conv, batch, h, w, c if k == 0 else f) for k, conv in enumerate(model.h_convs)]
-        self.v_pre = tf.Variable(tf.zeros((len(model.v_convs), batch, 1, w, 2 * f)), trainable=False)
+        self.links = [Dense(link) for link in model.links]
+        self.h_outs = [Dense(conv) for conv in model.h_outs]
+        self.out1, self.out2 = Dense(model.out1), Dense(model.out2)
+        self.v_pre = tf.Variable(tf.zeros((w, len(model.v_convs), batch, 2 * f)), trainable=False)
         self._row = tf.function(self._row_impl)
         self._step = tf.function(self._step_impl)
 
     def reset(self):
         for cache in self.v_rows + self.h_caches:
             cache.reset()
+        for dense in self.links + self.h_outs + [self.out1, self.out2]:
+            dense.refresh()
 
     def _row_impl(self, canvas, i):
         """Vertical stack for row i (depends on rows < i only); keeps each layer's pre-activation."""
-        model = self.model
-        # layer 0 reads the image rows above: write row i-1 of the image, shifted down by one
-        x_above = to_unit_range(canvas[:, tf.maximum(i - 1, 0): tf.maximum(i - 1, 0) + 1])
-        x_above = x_above * tf.cast(i > 0, tf.float32)
+        # layer 0 reads the image rows above: row i-1 is stored at row i (the model's down_shift)
+        above = tf.maximum(i - 1, 0)
         first = self.v_rows[0]
-        first.write_row(i, x_above)  # stored at row i: the layer's own down_shift
+        first.write_row(i, to_unit_range(canvas[:, above]) * tf.cast(i > 0, tf.float32))
         v_pre = first.conv_row(i) * tf.cast(i > 0, tf.float32)  # down_shift leaves row 0 at zero
         outputs = [v_pre]
-        v = L.gated_activation(v_pre)
         for cache in self.v_rows[1:]:
-            cache.write_row(i, v)
+            cache.write_row(i, L.gated_activation(v_pre))
             v_pre = cache.conv_row(i)
             outputs.append(v_pre)
-            v = L.gated_activation(v_pre)
-        self.v_pre.assign(tf.stack(outputs))
+        self.v_pre.assign(tf.transpose(tf.stack(outputs), [2, 0, 1, 3]))  # (W, layers, B, 2F)
 
     def _step_impl(self, canvas, update, i, j, seed):
         model = self.model
-        h = to_unit_range(_pixel(canvas, i, j))
-        v_pre = self.v_pre[:, :, :, j : j + 1, :]  # (layers, B, 1, 1, 2F)
-        for k, (cache, link, h_out) in enumerate(zip(self.h_caches, model.links, model.h_outs)):
+        h = to_unit_range(canvas[:, i, j, :])
+        v_pre = self.v_pre.sparse_read(j[None])[0]  # (layers, B, 2F)
+        for k, (cache, link, h_out) in enumerate(zip(self.h_caches, self.links, self.h_outs)):
             cache.write(i, j, h)
             h_pre = cache.conv_at(i, j) + link(v_pre[k])
             h_new = h_out(L.gated_activation(h_pre, model.groups))
             h = h_new if k == 0 else h + h_new
-        params = model.out2(tf.nn.relu(model.out1(tf.nn.relu(h))))
-        drawn = model.head.sample(params, seed)[:, 0, 0, :]
+        drawn = _draw(model.head, self.out2(tf.nn.relu(self.out1(tf.nn.relu(h)))), seed)
         pixel = tf.where(update, drawn, canvas[:, i, j, :])
         # later positions read this pixel through the first (type-A) layer: store its new value
-        self.h_caches[0].write(i, j, to_unit_range(pixel)[:, None, None, :])
-        b = tf.shape(canvas)[0]
-        index = tf.stack([tf.range(b), tf.fill([b], i), tf.fill([b], j)], axis=1)
-        return tf.tensor_scatter_nd_update(canvas, index, pixel)
+        self.h_caches[0].write(i, j, to_unit_range(pixel))
+        return _write_pixel(canvas, i, j, pixel)
 
     def fill(self, canvas, unknown, seed):
         self.reset()

@@ -133,12 +133,34 @@ PRETRAINED = {
 }
 
 
+def _asset(filename):
+    ref = resources.files("pixelcnn_lib") / "assets" / filename
+    if not ref.is_file():
+        raise FileNotFoundError(f"{filename} is missing from this installation of pixelcnn_lib")
+    return ref
+
+
+def load_training_log(name="pixelsnail_cifar10"):
+    """The training log (log.csv) of a shipped model, as a dict of float arrays.
+
+    Keys: step, bits_per_dim, learning_rate, images_per_second,
+    elapsed_seconds, val_bits_per_dim (NaN where not measured).
+    """
+    import csv
+    import io
+
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown pretrained model {name!r}; available: {sorted(PRETRAINED)}")
+    text = _asset(PRETRAINED[name].replace(".npz", "_log.csv")).read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    return {key: np.array([float(r[key]) if r[key] != "" else np.nan for r in rows])
+            for key in ("step", "bits_per_dim", "learning_rate", "images_per_second", "elapsed_seconds",
+                        "val_bits_per_dim")}
+
+
 def load_pretrained(name="pixelsnail_cifar10"):
     """A small model that ships with the library (see the README for how it was trained)."""
     if name not in PRETRAINED:
         raise ValueError(f"unknown pretrained model {name!r}; available: {sorted(PRETRAINED)}")
-    ref = resources.files("pixelcnn_lib") / "assets" / PRETRAINED[name]
-    with resources.as_file(ref) as path:
-        if not path.exists():
-            raise FileNotFoundError(f"the pretrained weights {PRETRAINED[name]} are missing from this installation")
+    with resources.as_file(_asset(PRETRAINED[name])) as path:
         return load_weights_file(path)

@@ -122,7 +122,8 @@ def load_image_folder(root, image_size, channels=3, mode="resize", limit=None):
                 if image.size != (image_size, image_size):
                     image = image.resize((image_size, image_size), Image.Resampling.BICUBIC)
                 array = np.asarray(image, dtype=np.uint8)
-        except (OSError, UnidentifiedImageError, ValueError) as error:
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError,
+                Image.DecompressionBombError) as error:
             skipped.append(f"{path} ({type(error).__name__})")
             continue
         images.append(array if channels == 3 else array[..., None])
@@ -164,7 +165,8 @@ def load_source(source, split="train", image_size=None, channels=None):
     else:
         if not os.path.isdir(source):
             raise ValueError(
-                f"unknown data source {source!r}: use one of {list(BUILTIN_SOURCES)} or the path of an image folder"
+                f"unknown data source {source!r}: it is none of {list(BUILTIN_SOURCES)} and no folder "
+                "of that name exists; give one of those names or the path of an image folder"
             )
         if image_size is None:
             raise ValueError("image_size is required for an image folder")
@@ -202,10 +204,10 @@ def make_dataset(images, batch_size, shuffle=True, flip=False, seed=0, epoch=0, 
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     if drop_remainder and len(images) < batch_size:
         raise ValueError(f"batch_size {batch_size} is larger than the data set ({len(images)} images)")
-    ds = tf.data.Dataset.from_tensor_slices(images)
     epoch_seed = (seed * 100003 + epoch) % (2**31 - 1)
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=epoch_seed, reshuffle_each_iteration=False)
+    if shuffle:  # a numpy permutation: tf.data's shuffle would also depend on TensorFlow's global seed
+        images = images[np.random.default_rng([seed, epoch]).permutation(len(images))]
+    ds = tf.data.Dataset.from_tensor_slices(images)
     if flip:
         flip_seed = epoch_seed
         ds = ds.enumerate().map(

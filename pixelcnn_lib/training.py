@@ -182,6 +182,7 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
         if diffs:
             raise ValueError(f"the checkpoint in {out} does not match the requested model: " + "; ".join(diffs))
 
+    keras.utils.set_random_seed(config.seed)  # same seed, same initial weights
     with strategy.scope():
         name = model_config.pop("model")
         model = build_model(name, tuple(model_config.pop("image_shape")), **model_config)
@@ -239,7 +240,7 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
                                  elapsed_seconds=now - run_start, val_bits_per_dim=val)
                     window_loss, window_count, window_start = 0.0, 0, time.time()
                 if step % config.checkpoint_every == 0 or step == total:
-                    _save(out, step, model, optimizer, ema)
+                    _save(out, step, model, optimizer, ema)  # refuses non-finite weights
     finally:
         logger.close()
 
@@ -282,9 +283,15 @@ def _make_train_step(model, optimizer, ema, strategy, config):
 
 
 def _save(out, step, model, optimizer, ema):
+    weights, averages = [v.numpy() for v in model.weights], ema.values()
+    if not all(np.isfinite(w).all() for w in weights + averages):
+        # the loss of this step was finite but its update was not: keep the previous checkpoint
+        raise TrainingDiverged(
+            f"the weights became NaN or infinite at step {step}; the run stopped and the last good "
+            f"checkpoint in {out} (step {_saved_step(out)}) was kept. Try a lower learning rate.")
     arrays = {"step": np.asarray(step, np.int64)}
-    arrays.update(ckpt.pack("model", [v.numpy() for v in model.weights]))
-    arrays.update(ckpt.pack("ema", ema.values()))
+    arrays.update(ckpt.pack("model", weights))
+    arrays.update(ckpt.pack("ema", averages))
     arrays.update(ckpt.pack("optimizer", [v.numpy() for v in optimizer.variables]))
     ckpt.save_arrays(out / ckpt.CHECKPOINT_FILE, arrays)
 

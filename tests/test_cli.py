@@ -1,0 +1,236 @@
+"""The command line end to end on a tiny generated image folder.
+
+A real ``python -m pixelcnn_lib train`` process is killed with SIGKILL and
+resumed; the other commands run ``cli.main`` in this process, which saves
+TensorFlow's start-up time per command.
+"""
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import pixelcnn_lib as pl
+from pixelcnn_lib import checkpoints as ckpt
+from pixelcnn_lib import cli
+from pixelcnn_lib.data import load_source
+from pixelcnn_lib.training import evaluate_bits_per_dim
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny(filters=8):
+    return ["--model", "pixelsnail", "--image-size", "8", "--batch-size", "8", "--filters", str(filters),
+            "--depth", "1", "--hparam", "resnets_per_block=1", "--hparam", "dropout=0", "--init-batch-size", "16"]
+
+
+TINY = tiny()
+
+
+def main(capsys, *args):
+    """cli.main in this process: (exit status, stdout, stderr). A SystemExit message counts as stderr."""
+    capsys.readouterr()
+    try:
+        status = cli.main([str(a) for a in args])
+        message = ""
+    except SystemExit as exit_:
+        status, message = (1, str(exit_.code)) if isinstance(exit_.code, str) else (exit_.code, "")
+    out, err = capsys.readouterr()
+    return status, out, err + message
+
+
+def step_of(directory):
+    with np.load(Path(directory) / ckpt.CHECKPOINT_FILE) as arrays:
+        return int(arrays["step"])
+
+
+def logged_steps(directory):
+    lines = (Path(directory) / "log.csv").read_text().splitlines()[1:]
+    return [int(line.split(",")[0]) for line in lines]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """26 smooth random-colour 8x8 images (24 PNG, 2 JPEG) in two class folders."""
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 1, 8)
+    for k in range(26):
+        start, end = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+        image = start + (end - start) * ramp[:, None, None] * ramp[None, :, None]
+        image = np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8)
+        target = root / ("cats" if k % 2 else "dogs") / (f"{k:02d}.png" if k < 24 else f"{k:02d}.jpg")
+        target.parent.mkdir(exist_ok=True)
+        Image.fromarray(image).save(target)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(folder, tmp_path_factory):
+    """``train`` killed with SIGKILL after its first checkpoint, then ``train --resume`` to the end.
+
+    The killed run is a real ``python -m pixelcnn_lib`` process; the resumed
+    one runs ``cli.main`` here. The other tests use the resulting directory.
+    """
+    out = tmp_path_factory.mktemp("cli") / "run"
+    settings = ["--data", str(folder), "--output", str(out), "--checkpoint-every", "5", "--log-every", "5",
+                "--learning-rate", "0.01", "--ema-decay", "0.9", *TINY]
+    command = [sys.executable, "-m", "pixelcnn_lib", "train", "--steps", "400", *settings]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            if (out / ckpt.CHECKPOINT_FILE).exists() and step_of(out) >= 5:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "training ended before it could be killed: " + proc.communicate()[1][-3000:]
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        killed_stdout, _ = proc.communicate(timeout=60)
+    saved = step_of(out)  # the checkpoint survived the kill and is readable
+    final = saved + 5
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        status = cli.main(["train", "--steps", str(final), "--resume", *settings])
+    return {"dir": out, "killed_status": proc.returncode, "killed_stdout": killed_stdout, "saved": saved,
+            "final": final, "status": status, "stdout": buffer.getvalue()}
+
+
+@pytest.fixture(scope="module")
+def model(trained):
+    return ckpt.load_model(trained["dir"])
+
+
+@pytest.fixture(scope="module")
+def originals(folder):
+    return load_source(str(folder), "test", 8, 3)
+
+
+def test_train_resumes_after_kill_9(trained):
+    assert trained["killed_status"] == -signal.SIGKILL
+    assert "training pixelsnail on 26 images of 8x8x3" in trained["killed_stdout"]
+    saved = trained["saved"]
+    assert saved >= 5 and saved % 5 == 0 and saved < 400
+    assert trained["status"] == 0, trained["stdout"]
+    assert f"resumed from step {saved}\n" in trained["stdout"]
+    assert f"finished at step {trained['final']}" in trained["stdout"]
+    assert step_of(trained["dir"]) == trained["final"]
+    assert logged_steps(trained["dir"]) == list(range(5, trained["final"] + 1, 5))  # none lost, none twice
+    config = ckpt.read_config(trained["dir"])
+    assert config["model"]["filters"] == 8 and config["model"]["resnets_per_block"] == 1
+    assert config["model"]["dropout"] == 0 and config["image_shape"] == [8, 8, 3]
+
+
+def test_evaluate_prints_bits_per_dim_of_the_ema_weights(capsys, trained, folder, originals):
+    status, out, err = main(capsys, "evaluate", trained["dir"], "--data", folder)
+    assert status == 0, err
+    last = out.strip().splitlines()[-1]
+    match = re.fullmatch(r"bits/dim: (\d+\.\d{4})", last)
+    assert match, last
+    assert "images: 26" in out
+    reported = float(match.group(1))
+    ema = evaluate_bits_per_dim(ckpt.load_model(trained["dir"], ema=True), originals)
+    raw = evaluate_bits_per_dim(ckpt.load_model(trained["dir"], ema=False), originals)
+    assert abs(ema - raw) > 1e-3  # so the check below can tell them apart
+    assert abs(reported - ema) <= 6e-5
+
+    status, out, err = main(capsys, "evaluate", trained["dir"], "--data", folder, "--limit", 5)
+    assert status == 0, err
+    assert "images: 5" in out and re.fullmatch(r"bits/dim: \d+\.\d{4}", out.strip().splitlines()[-1])
+
+
+def test_sample_npy_is_reproducible_and_seeds_differ(capsys, tmp_path, trained, model):
+    first = tmp_path / "first.npy"
+    status, out, err = main(capsys, "sample", trained["dir"], "--num", 3, "--seed", 3, "--output", first)
+    assert status == 0, err
+    assert f"wrote {first}" in out
+    images = np.load(first)
+    assert images.dtype == np.uint8 and images.shape == (3, 8, 8, 3)
+    second = tmp_path / "second.npy"
+    status, _, err = main(capsys, "sample", trained["dir"], "--num", 3, "--seed", 3, "--output", second)
+    assert status == 0, err
+    np.testing.assert_array_equal(np.load(second), images)
+    np.testing.assert_array_equal(pl.sample(model, 3, seed=3), images)  # the library gives the same
+    assert not np.array_equal(pl.sample(model, 3, seed=4), images)
+
+
+def test_sample_png_grid(capsys, tmp_path, trained):
+    path = tmp_path / "grid.png"
+    status, _, err = main(capsys, "sample", trained["dir"], "--num", 4, "--seed", 0, "--output", path)
+    assert status == 0, err
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width > 8 and image.height > 8
+
+
+def test_complete_keeps_the_known_half_exactly(capsys, tmp_path, trained, folder, originals, model):
+    path = tmp_path / "completed.npy"
+    status, out, err = main(capsys, "complete", trained["dir"], "--data", folder, "--num", 4,
+                            "--hide", "bottom-half", "--seed", 1, "--output", path)
+    assert status == 0, err
+    completed = np.load(path)
+    assert completed.dtype == np.uint8 and completed.shape == (4, 8, 8, 3)
+    np.testing.assert_array_equal(completed[:, :4], originals[:4, :4])  # every known pixel kept
+    assert not np.array_equal(completed[:, 4:], originals[:4, 4:])  # the hidden half was sampled
+    known = cli.hide_mask((4, 8, 8), "bottom-half")
+    np.testing.assert_array_equal(pl.complete(model, originals[:4], known, seed=1), completed)  # reproducible
+    assert not np.array_equal(pl.complete(model, originals[:4], known, seed=2), completed)
+
+    grid = tmp_path / "completed.png"
+    status, _, err = main(capsys, "complete", trained["dir"], "--data", folder, "--num", 3,
+                          "--hide", "right-half", "--seed", 1, "--output", grid)
+    assert status == 0, err
+    with Image.open(grid) as image:
+        image.verify()
+
+
+def test_complete_keeps_every_known_pixel_of_any_mask(model, originals):
+    rng = np.random.default_rng(5)
+    known = rng.random((4, 8, 8)) < 0.5
+    completed = pl.complete(model, originals[:4], known, seed=0)
+    np.testing.assert_array_equal(completed[known], originals[:4][known])
+    assert not np.array_equal(completed[~known], originals[:4][~known])
+    right = cli.hide_mask((2, 8, 8), "right-half")
+    assert right[:, :, :4].all() and not right[:, :, 4:].any()
+
+
+def test_bad_inputs_fail_with_a_clear_message(capsys, tmp_path, trained, folder):
+    def fails(*args, expect):
+        status, _, err = main(capsys, *args)
+        assert status != 0, args
+        for part in [expect] if isinstance(expect, str) else expect:
+            assert part in err, err
+
+    train = ["train", "--output", tmp_path / "new", "--steps", 2]
+    fails(*train, "--model", "resnet", "--data", "digits", "--image-size", 8, expect="unknown model 'resnet'")
+    fails(*train, "--model", "pixelsnail", "--data", "digits", expect="--image-size is required")
+    missing = tmp_path / "no-such-folder"
+    fails(*train, "--model", "pixelsnail", "--data", missing, "--image-size", 8, expect=(str(missing), "no folder of that name exists"))
+    fails(*train, "--model", "pixelsnail", "--data", "digits", "--image-size", 8, "--hparam", "nope",
+          expect="KEY=VALUE")
+    fails("train", "--model", "pixelsnail", "--data", "digits", "--image-size", 8, "--output", tmp_path / "x",
+          expect="give --steps or --epochs")
+    fails("sample", trained["dir"], "--output", tmp_path / "samples.txt", expect="must end in .png or .npy")
+    fails("complete", trained["dir"], "--data", folder, "--output", tmp_path / "c.txt",
+          expect="must end in .png or .npy")
+    fails("sample", missing, "--output", tmp_path / "s.npy", expect="does not exist")
+    fails("evaluate", tmp_path, "--data", folder, expect="not a training directory")
+    # the trained directory: a different model is refused, and nothing overwrites its checkpoint
+    same = ["train", "--data", folder, "--output", trained["dir"], "--steps", 50]
+    fails(*same, *tiny(filters=16), "--resume", expect="filters: 8 in the checkpoint, 16 requested")
+    fails(*same, *TINY, expect="already holds a checkpoint")
+    assert step_of(trained["dir"]) == trained["final"]
