@@ -43,6 +43,12 @@ class AutoregressiveModel(keras.Model):
             raise ValueError(f"{self.model_name} expects images of shape (batch, H, W, C), got {tuple(x.shape)}")
         if shape != self.image_shape:
             raise ValueError(f"{self.model_name} was built for images of shape {self.image_shape}, got {shape}")
+        dtype = tf.as_dtype(x.dtype)
+        if not dtype.is_floating:
+            raise TypeError(
+                f"{self.model_name} takes float images scaled to [-1, 1], got dtype {dtype.name}; convert uint8 "
+                "images with pixelcnn_lib.distributions.to_unit_range (pl.log_prob and pl.sample do this)"
+            )
         return self.forward(tf.cast(x, tf.float32), training=training)
 
     def forward(self, x, training):
