@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The website serves its own widget manager and MathJax (see _config.yml), copied here from node_modules.
+VENDOR := _build/site_extra/_vendor
+VENDOR_STAMP := _build/site_extra.stamp
+HTML_MANAGER := node_modules/@jupyter-widgets/html-manager/dist
+MATHJAX := node_modules/mathjax/es5
 
-.PHONY: test unit book lab clean
+.PHONY: test unit book chromium lab clean venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,14 +20,39 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+$(VENDOR_STAMP): node_modules/.package-lock.json book/js/widget-setup.js
+	rm -rf $(VENDOR)
+	mkdir -p $(VENDOR)/widgets $(VENDOR)/mathjax/output/chtml/fonts $(VENDOR)/mathjax/input/tex
+	cp node_modules/requirejs/require.js book/js/widget-setup.js $(HTML_MANAGER)/embed-amd.js $(VENDOR)/widgets/
+	cp $(HTML_MANAGER)/*.woff2 $(HTML_MANAGER)/*.woff $(HTML_MANAGER)/*.ttf $(HTML_MANAGER)/*.eot \
+	   $(HTML_MANAGER)/*.svg $(VENDOR)/widgets/
+	cp $(MATHJAX)/tex-mml-chtml.js $(VENDOR)/mathjax/
+	cp -r $(MATHJAX)/ui $(MATHJAX)/a11y $(VENDOR)/mathjax/
+	cp -r $(MATHJAX)/output/chtml/fonts/woff-v2 $(VENDOR)/mathjax/output/chtml/fonts/
+	cp -r $(MATHJAX)/input/tex/extensions $(VENDOR)/mathjax/input/tex/
+	touch $@
+
+# The browser test of the website needs Debian's chromium: install it when missing and running as root.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser test"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+	      || echo "could not install chromium: the browser test will fail in CI and be skipped elsewhere"; \
+	  else echo "chromium is missing: the browser test will fail in CI and be skipped elsewhere"; fi; }
+
+book: $(STAMP) $(VENDOR_STAMP)
+	PIXELCNN_PROFILE=ci $(VENV)/bin/jupyter-book build -W --keep-going .
+
+# Everything: the website build, then the unit tests, the chapters under nbval and the browser test.
+test: book chromium
 	PIXELCNN_PROFILE=ci $(PY) -m pytest -q tests
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests -m "not slow"
-
-book: $(STAMP)
-	PIXELCNN_PROFILE=ci $(VENV)/bin/jupyter-book build -W --keep-going .
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab chapters/

@@ -15,6 +15,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -69,30 +71,50 @@ def time_cached(model, batch):
     return time.perf_counter() - start
 
 
+THREADS = {"naive": 0, "cached": 1}  # inter-op threads: the default suits big convolutions, 1 suits tiny ops
+
+
+def measure(args):
+    """Child process: time one (model, size, method) with that method's threading."""
+    if THREADS[args.method]:
+        tf.config.threading.set_inter_op_parallelism_threads(THREADS[args.method])
+    builders = {"pixelsnail": small_pixelsnail, "gated_pixelcnn": small_gated}
+    model = builders[args.model](args.size)
+    if args.method == "naive":
+        seconds, extrapolated = time_naive(model, args.batch, args.naive_steps)
+    else:
+        seconds, extrapolated = time_cached(model, args.batch), False
+    print(json.dumps({"seconds": seconds, "extrapolated": extrapolated, "params": model.count_params()}))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--naive-steps", type=int, default=64)
     parser.add_argument("--models", nargs="+", default=["pixelsnail", "gated_pixelcnn"])
-    parser.add_argument("--inter-op-threads", type=int, default=1,
-                        help="TensorFlow inter-op threads for both methods (1 suits the many tiny ops of "
-                             "cached sampling; 0 = TensorFlow's default)")
+    parser.add_argument("--measure", nargs=3, metavar=("MODEL", "SIZE", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.inter_op_threads:
-        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
-    builders = {"pixelsnail": small_pixelsnail, "gated_pixelcnn": small_gated}
+    if args.measure:
+        args.model, args.size, args.method = args.measure[0], int(args.measure[1]), args.measure[2]
+        return measure(args)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-          f"TensorFlow {tf.__version__}; batch {args.batch}; inter-op threads {args.inter_op_threads or 'default'}")
-    print(f"| model | size | params | naive s/batch | naive img/s | cached s/batch | cached img/s | speed-up |")
-    print(f"|---|---|---|---|---|---|---|---|")
+          f"TensorFlow {tf.__version__}; batch {args.batch}; each method in its own process "
+          f"(naive: default threads; cached: 1 inter-op thread, which suits its many tiny ops)")
+    print("| model | size | params | naive s/batch | naive img/s | cached s/batch | cached img/s | speed-up |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in args.models:
         for size in args.sizes:
-            model = builders[name](size)
-            naive, extrapolated = time_naive(model, args.batch, args.naive_steps)
-            cached = time_cached(model, args.batch)
-            mark = "*" if extrapolated else ""
-            print(f"| {name} | {size}x{size}x3 | {model.count_params():,} | {naive:.1f}{mark} | "
+            result = {}
+            for method in ("naive", "cached"):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--measure", name, str(size), method, "--batch", str(args.batch),
+                     "--naive-steps", str(args.naive_steps)],
+                    check=True, capture_output=True, text=True).stdout
+                result[method] = json.loads(out.strip().splitlines()[-1])
+            naive, cached = result["naive"]["seconds"], result["cached"]["seconds"]
+            mark = "*" if result["naive"]["extrapolated"] else ""
+            print(f"| {name} | {size}x{size}x3 | {result['naive']['params']:,} | {naive:.1f}{mark} | "
                   f"{args.batch / naive:.3f}{mark} | {cached:.2f} | {args.batch / cached:.2f} | {naive / cached:.0f}x |",
                   flush=True)
     if args.naive_steps > 0:

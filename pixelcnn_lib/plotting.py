@@ -1,8 +1,19 @@
-"""Image grids, generation animations and mixture plots for the book and the command line."""
+"""Image grids, generation animations, mixture plots and block diagrams for the book and the command line.
+
+Images are uint8 arrays (N, H, W, C) with C = 1 (grey) or 3 (RGB). Pixel
+values, means and scales of the mixture plots are in pixel units (0..255);
+the library's heads work in [-1, 1], and ``mixture_params`` converts.
+"""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+
+# --------------------------------------------------------------------------
+# image grids
+# --------------------------------------------------------------------------
 
 
 def image_grid(images, columns=None, pad=1, pad_value=255, scale=1):
@@ -32,30 +43,47 @@ def hide(images, known, fill=128):
     return images
 
 
+def show_grid(ax, images, columns=None):
+    """Draw uint8 (N, H, W, C) images as one grid on a matplotlib axis, without ticks."""
+    grid = image_grid(images, columns=columns)
+    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def labelled_rows_figure(rows, labels, figure=None):
+    """A matplotlib figure with one labelled row of images per entry of ``rows``.
+
+    rows: list of uint8 (N, H, W, C) arrays, all of the same N and shape.
+    figure: draw into this ``matplotlib.figure.Figure`` (default: a new one,
+    made without pyplot, so it is not shown twice in a notebook).
+    """
+    from matplotlib.figure import Figure
+
+    if len(rows) != len(labels):
+        raise ValueError("give one label per row")
+    if not rows:
+        raise ValueError("give at least one row of images")
+    shapes = {tuple(np.shape(row)) for row in rows}
+    if len(shapes) != 1:
+        raise ValueError(f"all rows must have the same shape (N, H, W, C), got {sorted(shapes)}")
+    fig = figure or Figure(figsize=(max(4.0, 1.2 * len(rows[0]) + 1.0), 1.3 * len(rows) + 0.3))
+    axes = fig.subplots(len(rows), 1, squeeze=False)
+    for ax, row, label in zip(axes[:, 0], rows, labels):
+        show_grid(ax, row, columns=len(row))
+        ax.set_ylabel(label, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
 def save_labelled_rows(path, rows, labels, scale=4):
     """Save a PNG with one labelled row of images per entry of ``rows``.
 
     rows: list of uint8 (N, H, W, C) arrays, all of the same N and shape.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if len(rows) != len(labels):
-        raise ValueError("give one label per row")
-    fig, axes = plt.subplots(len(rows), 1, figsize=(max(4, rows[0].shape[0] * 0.9), 1.3 * len(rows) + 0.3),
-                             squeeze=False)
-    for ax, row, label in zip(axes[:, 0], rows, labels):
-        grid = image_grid(row, columns=len(row), scale=1)
-        ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255,
-                  interpolation="nearest")
-        ax.set_ylabel(label, rotation=0, ha="right", va="center")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
+    fig = labelled_rows_figure(rows, labels)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def save_image_grid(path, images, scale=4):
@@ -64,3 +92,336 @@ def save_image_grid(path, images, scale=4):
 
     grid = image_grid(images, scale=scale)
     Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).save(path)
+
+
+def figure_png(fig, dpi=80, colors=None):
+    """A matplotlib figure -> PNG bytes; ``colors`` (e.g. 64) quantises to a palette for small files."""
+    if colors is None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi)
+        return buffer.getvalue()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    fig.set_dpi(dpi)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    image = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).quantize(colors=colors)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------
+# generation, pixel by pixel
+# --------------------------------------------------------------------------
+
+
+def generation_frames(images, known=None, num_frames=33, fill=128):
+    """The canvases of raster-order sampling, rebuilt from its result.
+
+    Sampling draws every unknown pixel once, in raster order, and never
+    changes it again, so the canvas after the pixel at raster index t was
+    drawn is the final image with the unknown pixels from t + 1 on hidden.
+
+    images: uint8 (N, H, W, C), the result of ``sample`` or ``complete``.
+    known: bool (N, H, W), True where a pixel was given (``complete``);
+      default: nothing given (``sample``).
+    Returns uint8 (num_frames, N, H, W, C): the first frame before any pixel
+    is drawn, the last one the finished images, the others evenly spaced in
+    between; hidden pixels are set to ``fill``.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+    n, h, w, _ = images.shape
+    known = np.zeros((n, h, w), bool) if known is None else np.asarray(known)
+    if known.dtype != bool or known.shape != (n, h, w):
+        raise ValueError(f"known must be bool of shape {(n, h, w)}, got {known.dtype} {known.shape}")
+    if not isinstance(num_frames, (int, np.integer)) or num_frames < 2:
+        raise ValueError(f"num_frames must be an int >= 2, got {num_frames!r}")
+    order = np.arange(h * w).reshape(h, w)  # raster index of every position
+    todo = np.flatnonzero((~known).any(axis=0).ravel())
+    first, last = (int(todo[0]), int(todo[-1]) + 1) if len(todo) else (0, 0)
+    frames = []
+    for drawn_until in np.linspace(first, last, num_frames).round().astype(int):
+        visible = known | (order < drawn_until)[None]
+        frames.append(hide(images, visible, fill))
+    return np.stack(frames)
+
+
+def generation_animation(images, known=None, num_frames=33, columns=None, scale=4, interval=150):
+    """A ``matplotlib.animation.FuncAnimation`` of images appearing pixel by pixel.
+
+    ``images``/``known`` as in ``generation_frames``; every image pixel is
+    drawn as ``scale`` x ``scale`` screen pixels, so frames stay crisp and
+    small. Show it in a notebook with
+    ``IPython.display.HTML(animation_html(animation))``, which embeds the
+    frames, so it also plays on a static web page, offline.
+    """
+    from matplotlib.animation import FuncAnimation
+    from matplotlib.figure import Figure
+
+    frames = generation_frames(images, known, num_frames)
+    grids = [image_grid(frame, columns=columns) for frame in frames]
+    grids = [g.squeeze(-1) if g.shape[-1] == 1 else g for g in grids]
+    dpi = 100
+    height, width = grids[0].shape[:2]
+    fig = Figure(figsize=(width * scale / dpi, height * scale / dpi), dpi=dpi)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_axis_off()
+    shown = ax.imshow(grids[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+
+    def draw(k):
+        shown.set_data(grids[k])
+        return (shown,)
+
+    return FuncAnimation(fig, draw, frames=len(grids), interval=interval, blit=False)
+
+
+#: matplotlib's player buttons use Font Awesome icons from a CDN; these characters need no download
+_PLAYER_ICONS = {
+    "fa fa-minus": "\u2212", "fa fa-fast-backward": "\u21e4", "fa fa-step-backward": "\u25c1",
+    "fa fa-play fa-flip-horizontal": "\u25c0", "fa fa-pause": "\u275a\u275a", "fa fa-play": "\u25b6",
+    "fa fa-step-forward": "\u25b7", "fa fa-fast-forward": "\u21e5", "fa fa-plus": "+",
+}
+
+
+def animation_html(animation, default_mode="once"):
+    """HTML (a string) that plays ``animation`` in a browser with no network access.
+
+    ``animation.to_jshtml`` embeds every frame, but links a stylesheet from
+    a CDN for its buttons' icons; this version drops the link and draws the
+    icons with plain characters. ``default_mode``: "once", "loop" or "reflect".
+    """
+    import re
+
+    html = animation.to_jshtml(default_mode=default_mode)
+    html, links = re.subn(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", html)
+    for icon, text in _PLAYER_ICONS.items():
+        html = html.replace(f'<i class="{icon}"></i>', f'<span aria-hidden="true">{text}</span>')
+    if links != 1 or "fa fa-" in html or "https://" in html:
+        raise RuntimeError("matplotlib's animation template changed: check animation_html")
+    return html
+
+
+# --------------------------------------------------------------------------
+# the discretised logistic mixture, in pixel units
+# --------------------------------------------------------------------------
+
+PIXEL_VALUES = np.arange(256)
+
+
+def _check_mixture(weights, means, scales):
+    weights, means, scales = (np.atleast_1d(np.asarray(a, np.float64)) for a in (weights, means, scales))
+    if not (weights.ndim == means.ndim == scales.ndim == 1 and len(weights) == len(means) == len(scales)):
+        raise ValueError("weights, means and scales must be 1-D and of the same length (one entry per component)")
+    if (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError(f"weights must be non-negative and not all zero, got {weights}")
+    if (scales <= 0).any():
+        raise ValueError(f"scales must be positive, got {scales}")
+    return weights / weights.sum(), means, scales
+
+
+def mixture_params(weights, means, scales):
+    """Mixture in pixel units -> the (3K,) parameter vector of a grey ``DiscretizedLogisticMixture``.
+
+    weights: K non-negative numbers (normalised here); means: K values in
+    pixel units (0..255); scales: K positive scales in pixel units. The head
+    works in [-1, 1]: mean -> mean / 127.5 - 1, scale -> log(scale / 127.5).
+    """
+    weights, means, scales = _check_mixture(weights, means, scales)
+    with np.errstate(divide="ignore"):
+        logits = np.log(weights)
+    logits = np.maximum(logits, -1e4)  # a zero weight: a component that is never picked
+    return np.concatenate([logits, means / 127.5 - 1.0, np.log(scales / 127.5)]).astype(np.float32)
+
+
+def mixture_bin_probabilities(weights, means, scales):
+    """(256,) probabilities of the values 0..255, computed by the library's own head.
+
+    Arguments as in ``mixture_params``. The head is the one the models
+    train with, so this is exactly the distribution the loss scores.
+    """
+    from .distributions import DiscretizedLogisticMixture
+
+    params = mixture_params(weights, means, scales)
+    head = DiscretizedLogisticMixture(len(params) // 3, channels=1)
+    values = PIXEL_VALUES.astype(np.uint8).reshape(1, 1, 256, 1)
+    tiled = np.broadcast_to(params, (1, 1, 256, len(params)))
+    return np.exp(head.log_prob(values, tiled).numpy().reshape(256).astype(np.float64))
+
+
+def logistic_mixture_density(x, weights, means, scales):
+    """Density of the continuous mixture at ``x`` (pixel units), per pixel unit."""
+    weights, means, scales = _check_mixture(weights, means, scales)
+    z = (np.asarray(x, np.float64)[..., None] - means) / scales
+    pdf = np.exp(-np.abs(z)) / (scales * (1.0 + np.exp(-np.abs(z))) ** 2)  # symmetric form: no overflow
+    return (pdf * weights).sum(axis=-1)
+
+
+def plot_mixture(weights, means, scales, value=None, figure=None, components=True):
+    """Two panels: the continuous density over the 256 bins' probabilities, and the bits of every value.
+
+    ``value`` (0..255) is marked, with its probability and the bits
+    -log2 P(value) an entropy coder needs to store it. Returns the figure.
+    """
+    from matplotlib.figure import Figure
+
+    weights, means, scales = _check_mixture(weights, means, scales)
+    probs = mixture_bin_probabilities(weights, means, scales)
+    bits = -np.log2(np.maximum(probs, 1e-300))
+    fig = figure or Figure(figsize=(7.5, 4.2))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    edges = np.arange(257) - 0.5
+    top.stairs(probs, edges, fill=True, color="#9ecae1", label="P(x): discretised, 256 bins")
+    xs = np.linspace(-20, 275, 1200)
+    top.plot(xs, logistic_mixture_density(xs, weights, means, scales), color="#08519c", lw=1.5,
+             label="continuous mixture density")
+    if components and len(weights) > 1:
+        for k in range(len(weights)):
+            top.plot(xs, weights[k] * logistic_mixture_density(xs, [1.0], means[k:k + 1], scales[k:k + 1]),
+                     color="#636363", lw=0.8, ls="--")
+    top.axvspan(-20, -0.5, color="#f0f0f0", zorder=0)
+    top.axvspan(255.5, 275, color="#f0f0f0", zorder=0)
+    top.set_ylabel("probability")
+    top.set_ylim(0, max(probs.max(), 1e-3) * 1.15)
+    top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False)
+    bottom.plot(PIXEL_VALUES, bits, color="#a50f15", lw=1.2)
+    bottom.set_ylabel("bits = -log2 P(x)")
+    bottom.set_ylim(0, min(max(bits.max(), 9.0), 40.0) * 1.05)
+    bottom.axhline(8.0, color="#969696", lw=0.8, ls=":")
+    bottom.text(2, 8.3, "8 bits: uniform", fontsize=7, color="#636363")
+    bottom.set_xlabel("pixel value x")
+    bottom.set_xlim(-20, 275)
+    if value is not None:
+        value = int(value)
+        if not 0 <= value <= 255:
+            raise ValueError(f"value must lie in 0..255, got {value}")
+        for ax in (top, bottom):
+            ax.axvline(value, color="#e6550d", lw=0.8, ls="--")
+        bottom.plot([value], [bits[value]], "o", color="#e6550d", ms=4)
+        bottom.set_xlabel(f"pixel value x        x = {value}: P(x) = {probs[value]:.3g}, {bits[value]:.2f} bits")
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.12, top=0.93, hspace=0.08)
+    return fig
+
+
+def coupled_pair_probabilities(weights, means, scales, coupling):
+    """(256, 256) joint probabilities P(R = r, G = g) of a coupled two-channel mixture.
+
+    weights: K weights; means, scales: (2, K) per channel (R first), pixel
+    units; coupling: the coefficient c of mu_G = mean_G + c * x_R, with x_R
+    the red value scaled to [-1, 1] (as in ``DiscretizedLogisticMixture``;
+    c = 0.5 moves the green mean by about 0.5 * (r - 127.5) pixel values).
+    Blue is summed out: it is drawn after red and green, so its conditional
+    probabilities add up to 1 for every (r, g). Each bin mass comes from the
+    library's ``_log_bin_mass``, the function inside the loss.
+    """
+    import tensorflow as tf
+
+    from .distributions import _log_bin_mass, to_unit_range
+
+    means, scales = np.asarray(means, np.float64), np.asarray(scales, np.float64)
+    weights, _, _ = _check_mixture(weights, means[0], scales[0])
+    _check_mixture(weights, means[1], scales[1])
+    if means.shape != (2, len(weights)) or scales.shape != (2, len(weights)):
+        raise ValueError(f"means and scales must have shape (2, K) = (2, {len(weights)})")
+    if not -1.0 <= coupling <= 1.0:
+        raise ValueError(f"coupling must lie in [-1, 1] (it is a tanh), got {coupling}")
+    mu = means / 127.5 - 1.0
+    log_s = np.log(scales / 127.5)
+    x = tf.cast(to_unit_range(PIXEL_VALUES), tf.float64)  # (256,) bin centres in [-1, 1]
+    log_r = _log_bin_mass(x[:, None], mu[0], log_s[0])  # (256 r, K)
+    mean_g = mu[1] + coupling * x[:, None, None]  # (256 r, 1, K): the coupled green means
+    log_g = _log_bin_mass(x[None, :, None], mean_g, log_s[1])  # (256 r, 256 g, K)
+    joint = tf.reduce_logsumexp(np.log(weights) + log_r[:, None, :] + log_g, axis=-1)
+    return np.exp(joint.numpy())
+
+
+def plot_coupling(weights, means, scales, coupling, red, figure=None, joint=None):
+    """Left: the joint P(R, G) of a coupled mixture; right: P(G | R = red). Returns the figure.
+
+    Arguments as in ``coupled_pair_probabilities``; ``red`` in 0..255.
+    ``joint``: that function's result for these arguments, if already computed.
+    """
+    from matplotlib.figure import Figure
+
+    red = int(red)
+    if not 0 <= red <= 255:
+        raise ValueError(f"red must lie in 0..255, got {red}")
+    if joint is None:
+        joint = coupled_pair_probabilities(weights, means, scales, coupling)
+    conditional = joint[red] / joint[red].sum()
+    fig = figure or Figure(figsize=(7.5, 3.2))
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
+    interior = joint[1:-1, 1:-1]  # the edge bins hold whole tails and would wash out the colour scale
+    left.imshow(joint.T, origin="lower", cmap="Greens", vmin=0, vmax=interior.max(), extent=(-0.5, 255.5, -0.5, 255.5))
+    left.axvline(red, color="#e31a1c", lw=1.0)
+    left.set_xlabel("red value r")
+    left.set_ylabel("green value g")
+    left.set_title(f"P(R, G), coupling c = {coupling:+.2f}", fontsize=9)
+    right.stairs(conditional, np.arange(257) - 0.5, fill=True, color="#41ab5d")
+    mean_shift = coupling * (red / 127.5 - 1.0) * 127.5
+    right.set_title(f"P(G | R = {red}): green means moved by {mean_shift:+.0f}", fontsize=9)
+    right.set_xlabel("green value g")
+    right.set_xlim(-0.5, 255.5)
+    right.set_ylim(0, max(conditional.max(), 1e-3) * 1.15)
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.15, top=0.9, wspace=0.25)
+    return fig
+
+
+# --------------------------------------------------------------------------
+# block diagrams
+# --------------------------------------------------------------------------
+
+
+def block_diagram(ax, boxes, arrows, fontsize=8):
+    """Draw a block diagram: named boxes joined by arrows.
+
+    boxes: {name: (x, y, text)} or {name: (x, y, text, colour)}; (x, y) is the
+      box centre in data coordinates.
+    arrows: [(from name, to name)] or [(from, to, label)] or
+      [(from, to, label, curvature)]; a non-zero curvature bends the arrow
+      (skip connections).
+    The axis limits are set to fit; the axis is hidden.
+    """
+    from matplotlib.patches import FancyArrowPatch
+
+    drawn, label_xs, label_ys = {}, [], []
+    for name, spec in boxes.items():
+        if len(spec) not in (3, 4):
+            raise ValueError(f"box {name!r} must be (x, y, text) or (x, y, text, colour), got {spec!r}")
+        x, y, text = spec[:3]
+        colour = spec[3] if len(spec) == 4 else "#deebf7"
+        drawn[name] = ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, zorder=3,
+                              bbox=dict(boxstyle="round,pad=0.35", fc=colour, ec="#4a4a4a", lw=0.8))
+    for arrow in arrows:
+        if len(arrow) < 2 or len(arrow) > 4:
+            raise ValueError(f"arrows must be (from, to[, label[, curvature]]), got {arrow!r}")
+        start, end = arrow[0], arrow[1]
+        for name in (start, end):
+            if name not in drawn:
+                raise ValueError(f"arrow {arrow!r} names an unknown box {name!r}")
+        label = arrow[2] if len(arrow) > 2 else ""
+        curvature = arrow[3] if len(arrow) > 3 else 0.0
+        patch = FancyArrowPatch(posA=boxes[start][:2], posB=boxes[end][:2], patchA=drawn[start].get_bbox_patch(),
+                                patchB=drawn[end].get_bbox_patch(), arrowstyle="-|>", mutation_scale=9,
+                                connectionstyle=f"arc3,rad={curvature}", color="#4a4a4a", lw=0.9, zorder=4)
+        # zorder above the boxes: they are drawn first, so the arrow is clipped at their final outline
+        ax.add_patch(patch)
+        if label:
+            (x0, y0), (x1, y1) = boxes[start][:2], boxes[end][:2]
+            # the middle of the arc: halfway to the control point of matplotlib's "arc3" curve
+            x_mid = (x0 + x1) / 2 + 0.5 * curvature * (y1 - y0)
+            y_mid = (y0 + y1) / 2 - 0.5 * curvature * (x1 - x0)
+            label_xs.append(x_mid)
+            label_ys.append(y_mid)
+            ax.text(x_mid, y_mid, label, fontsize=fontsize - 1, color="#525252", zorder=5,
+                    ha="center", va="center", bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none"))
+    xs = [spec[0] for spec in boxes.values()] + label_xs
+    ys = [spec[1] for spec in boxes.values()] + label_ys
+    ax.set_xlim(min(xs) - 1.0, max(xs) + 1.0)
+    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+    ax.set_axis_off()
+    return ax
+

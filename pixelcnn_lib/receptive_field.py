@@ -16,7 +16,7 @@ An analytic description ("spec") is a list of steps; each step is a list of
 stream ``input`` at the pixels (i + dy, j + dx) for the link's ``offsets``
 (or at every earlier pixel, ``EARLIER``, for causal attention). Streams that
 a step does not write pass through it unchanged. ``model_spec`` writes the
-spec of a model of the library; ``build_stack`` makes the small stacks that
+spec of a model of the library; ``LayerStack`` builds the small stacks that
 chapter 3's explorer studies, with their specs.
 """
 
@@ -76,7 +76,8 @@ def receptive_field_by_gradient(model, image_shape, target, output_channels=None
       output_channels: which of the P outputs at the target to differentiate
         (an int, a slice or a list of ints); all of them by default.
       samples: number of random input images whose gradient magnitudes are
-        added up (more samples make an accidental zero even less likely).
+        added up (more samples make an accidental zero even less likely);
+        all targets and samples go through the model as one batch.
       seed: seed of the random inputs.
 
     Returns:
@@ -86,6 +87,8 @@ def receptive_field_by_gradient(model, image_shape, target, output_channels=None
     """
     h, w, c = _check_image_shape(image_shape)
     single = _is_pair(target)
+    if not single and not isinstance(target, (list, tuple)):
+        raise ValueError(f"target must be a (row, col) pair or a list of them, got {target!r}")
     targets = [target] if single else list(target)
     if not targets:
         raise ValueError("target must be a (row, col) pair or a non-empty list of them")
@@ -101,18 +104,17 @@ def receptive_field_by_gradient(model, image_shape, target, output_channels=None
     for i, (row, col) in enumerate(targets):
         select[i, row, col, 0] = 1.0
     rng = np.random.default_rng(seed)
-    total = np.zeros((count, h, w, c), np.float32)
-    for _ in range(samples):
-        image = rng.uniform(-1.0, 1.0, size=(1, h, w, c)).astype(np.float32)
-        x = tf.constant(np.repeat(image, count, axis=0))
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = _call(model, x)
-            if len(y.shape) != 4 or tuple(y.shape[1:3]) != (h, w):
-                raise ValueError(f"the model must map (B, {h}, {w}, {c}) to (B, {h}, {w}, P), got {tuple(y.shape)}")
-            y = _select_channels(y, output_channels)
-            objective = tf.reduce_sum(y * select)
-        total += np.abs(tape.gradient(objective, x).numpy())
+    images = rng.uniform(-1.0, 1.0, size=(samples, 1, h, w, c)).astype(np.float32)
+    x = tf.constant(np.repeat(images, count, axis=1).reshape(samples * count, h, w, c))  # sample-major
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = _call(model, x)
+        if len(y.shape) != 4 or tuple(y.shape[1:3]) != (h, w):
+            raise ValueError(f"the model must map (B, {h}, {w}, {c}) to (B, {h}, {w}, P), got {tuple(y.shape)}")
+        y = _select_channels(y, output_channels)
+        objective = tf.reduce_sum(y * np.tile(select, (samples, 1, 1, 1)))
+    gradient = np.abs(tape.gradient(objective, x).numpy()).reshape(samples, count, h, w, c)
+    total = gradient.sum(axis=0)
     return total[0] if single else total
 
 
@@ -416,9 +418,9 @@ class LayerStack:
                         entries.append((link.label, link.offsets))
         return list(rows.items())
 
-    def field(self, target, samples=3):
+    def field(self, target, samples=3, seed=0):
         """Bool (H, W) (or (T, H, W) for a list of targets): the receptive field by gradient."""
-        return receptive_field_by_gradient(self.model, self.image_shape, target, samples=samples).any(axis=-1)
+        return receptive_field_by_gradient(self.model, self.image_shape, target, samples=samples, seed=seed).any(axis=-1)
 
     def analytic_field(self, target):
         """Bool (H, W): the receptive field from the spec."""
@@ -432,12 +434,32 @@ def earlier_pixels(image_shape, target):
     return (np.arange(h * w) < row * w + col).reshape(h, w)
 
 
-def blind_spot(field, target):
-    """Bool (H, W): earlier pixels that the field misses. ``field`` is (H, W) or (H, W, C)."""
+def unseen_earlier(field, target):
+    """Bool (H, W): the earlier pixels that the field misses. ``field`` is (H, W) or (H, W, C).
+
+    They are out of reach (a deeper stack would see them) or in a blind spot
+    (no depth helps); a model deep enough for the image has only the latter.
+    """
     field = np.asarray(field)
     if field.ndim == 3:
         field = field.any(axis=-1)
     return earlier_pixels(field.shape, target) & ~(field > 0)
+
+
+def field_text(field, target=None):
+    """A field as text, one line per row: 'x' seen, '.' not seen, 'o' the target.
+
+    ``field``: (H, W) or (H, W, C), non-zero where the input is seen.
+    """
+    field = np.asarray(field)
+    if field.ndim == 3:
+        field = field.any(axis=-1)
+    if field.ndim != 2:
+        raise ValueError(f"field must be (H, W) or (H, W, C), got shape {field.shape}")
+    marks = np.where(field > 0, "x", ".")
+    if target is not None:
+        marks[tuple(target)] = "o"
+    return "\n".join(" ".join(row) for row in marks)
 
 
 def _check_image_shape(image_shape):
@@ -453,6 +475,6 @@ def _is_pair(t):
 
 
 __all__ = [
-    "BLOCKS", "CENTRE", "EARLIER", "Link", "LayerStack", "ShiftedStack", "analytic_receptive_field", "blind_spot",
-    "conv_footprint", "earlier_pixels", "model_spec", "receptive_field_by_gradient", "shift",
+    "BLOCKS", "CENTRE", "EARLIER", "Link", "LayerStack", "ShiftedStack", "analytic_receptive_field",
+    "conv_footprint", "earlier_pixels", "field_text", "model_spec", "receptive_field_by_gradient", "shift", "unseen_earlier",
 ]

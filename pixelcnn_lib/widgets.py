@@ -1,0 +1,600 @@
+"""The interactive explorers of the book, built with ipywidgets.
+
+Every explorer works live in Jupyter and Colab, and also on the static
+website, where no Python kernel runs: its views are computed in advance and
+switched in the browser by ``jslink`` (see ``switched_by``). An explorer that
+recomputes in Python (``live_causality_explorer``) needs a kernel.
+
+Explorers:
+
+* ``causality_explorer``: receptive fields and layer footprints of the four
+  causal building blocks (chapter 3);
+* ``live_causality_explorer``: the same, recomputed in Python for any target,
+  kernel and depth;
+* ``mixture_explorer``: a discretised logistic mixture (weights, means,
+  scales) and the coupling of RGB channels, with the bits of every value
+  (chapter 2);
+* ``live_mixture_explorer``: the same for any parameters, recomputed in Python.
+
+Shared helpers for writing more explorers: ``png_bytes`` (array -> PNG),
+``image_widget``, ``selection_values`` and ``switched_by`` (precomputed views
+switched in the browser), ``legend``.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+import ipywidgets as widgets
+from ipywidgets.widgets.widget_string import HTMLStyle
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from . import receptive_field as rf
+
+# --------------------------------------------------------------------------
+# shared helpers
+# --------------------------------------------------------------------------
+
+
+def png_bytes(picture):
+    """uint8 array (H, W, 3) or (H, W) -> PNG bytes, palette-encoded when there are at most 256 colours."""
+    picture = np.asarray(picture)
+    if picture.dtype != np.uint8 or picture.ndim not in (2, 3) or (picture.ndim == 3 and picture.shape[-1] != 3):
+        raise ValueError(f"picture must be a uint8 array (H, W) or (H, W, 3), got {picture.dtype} {picture.shape}")
+    image = Image.fromarray(picture)
+    if picture.ndim == 3:
+        packed = (picture[..., 0].astype(np.uint32) << 16) | (picture[..., 1].astype(np.uint32) << 8) | picture[..., 2]
+        colours, index = np.unique(packed, return_inverse=True)
+        if len(colours) <= 256:
+            image = Image.fromarray(index.reshape(packed.shape).astype(np.uint8), mode="P")
+            image.putpalette(np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], -1).astype(np.uint8).ravel().tolist())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_widget(picture, layout=None):
+    """An ``ipywidgets.Image`` showing a uint8 array or PNG bytes.
+
+    Pass one shared ``layout`` to many images: every widget otherwise gets a
+    layout model of its own, which adds up in a page's embedded state.
+    """
+    value = picture if isinstance(picture, bytes) else png_bytes(picture)
+    kwargs = {"layout": layout} if layout is not None else {}
+    return widgets.Image(value=value, format="png", **kwargs)
+
+
+def selection_values(control):
+    """The option values of a selection widget, in order (``options`` may hold (label, value) pairs)."""
+    values = []
+    for option in control.options:
+        if isinstance(option, tuple) and len(option) == 2 and isinstance(option[0], str):
+            values.append(option[1])
+        else:
+            values.append(option)
+    return values
+
+
+def switched_by(controls, make_view):
+    """Views for every combination of the controls' options, switched in the browser.
+
+    Args:
+      controls: selection widgets (``Dropdown``, ``ToggleButtons``,
+        ``SelectionSlider``, ...); each one's ``index`` picks an option.
+      make_view: ``make_view(*values) -> widget`` for one option value per
+        control. It is called once per combination (the product of the
+        option counts), so keep that product and the views small.
+
+    Returns nested ``ipywidgets.Stack`` s, one level per control, whose
+    ``selected_index`` is ``jslink`` ed to the control's ``index``: changing a
+    control switches the view in the browser, in a notebook and on a static
+    web page without a kernel alike.
+    """
+    if not controls:
+        raise ValueError("switched_by needs at least one control")
+    for control in controls:
+        if not hasattr(control, "index") or not hasattr(control, "options"):
+            raise TypeError(f"controls must be selection widgets with options and an index, got {type(control).__name__}")
+
+    def level(depth, values):
+        control = controls[depth]
+        if depth == len(controls) - 1:
+            children = [make_view(*values, value) for value in selection_values(control)]
+        else:
+            children = [level(depth + 1, (*values, value)) for value in selection_values(control)]
+        stack = widgets.Stack(children=children, selected_index=control.index)
+        widgets.jslink((control, "index"), (stack, "selected_index"))
+        return stack
+
+    return level(0, ())
+
+
+def legend(entries, vertical=False):
+    """An HTML widget with a coloured square and a text per (RGB colour, text) entry, in a row or a column."""
+    display = "block" if vertical else "inline-block"
+    items = "".join(
+        f'<span style="display:{display};margin:0 1.2em 0.3em 0">'
+        f'<span style="display:inline-block;width:0.9em;height:0.9em;vertical-align:middle;'
+        f'background:rgb{tuple(colour)};border:1px solid #888;margin-right:0.3em"></span>{text}</span>'
+        for colour, text in entries
+    )
+    return widgets.HTML(f'<div style="font-size:0.9em">{items}</div>')
+
+
+def _font(size=12):
+    return ImageFont.load_default(size=size)
+
+
+def _text_width(text, font):
+    """Width in pixels of ``text`` drawn crisply (``fontmode = "1"``, as the pictures here draw it)."""
+    draw = ImageDraw.Draw(Image.new("1", (1, 1)))
+    draw.fontmode = "1"
+    return int(np.ceil(draw.textlength(text, font=font)))
+
+
+# --------------------------------------------------------------------------
+# receptive fields and layer footprints as pictures
+# --------------------------------------------------------------------------
+
+FIELD_COLOURS = {
+    "target": (215, 48, 39),  # the pixel being predicted
+    "seen": (69, 117, 180),  # earlier pixels the prediction depends on
+    "missed": (253, 174, 97),  # earlier pixels it does not see: out of reach, or in a blind spot
+    "later": (235, 235, 235),  # pixels after the target, which it must not see
+    "leak": (0, 0, 0),  # a later pixel it sees: a broken causality
+}
+FIELD_LEGEND = [
+    (FIELD_COLOURS["target"], "target pixel"),
+    (FIELD_COLOURS["seen"], "earlier pixel it sees"),
+    (FIELD_COLOURS["missed"], "earlier pixel it does not see"),
+    (FIELD_COLOURS["later"], "later pixel"),
+]
+
+
+def field_categories(field, target):
+    """Int (H, W): 0 later, 1 seen, 2 missed (earlier, not seen), 3 target, 4 leak (a later pixel that is seen)."""
+    field = np.asarray(field)
+    if field.ndim == 3:
+        field = field.any(axis=-1)
+    seen = field > 0
+    earlier = rf.earlier_pixels(seen.shape, target)
+    kinds = np.where(earlier, np.where(seen, 1, 2), np.where(seen, 4, 0))
+    kinds[tuple(target)] = 3
+    return kinds
+
+
+def field_picture(field, target, cell=24, caption=None):
+    """uint8 (H', W', 3) picture of a receptive field around ``target``, colours as in ``FIELD_COLOURS``.
+
+    ``field``: bool or float (H, W) or (H, W, C), non-zero where the input
+    influences the target. ``caption``: optional text drawn underneath.
+    """
+    kinds = field_categories(field, target)
+    palette = np.array([FIELD_COLOURS[k] for k in ("later", "seen", "missed", "target", "leak")], np.uint8)
+    h, w = kinds.shape
+    picture = np.full((h * cell + 1, w * cell + 1, 3), 255, np.uint8)  # white grid lines
+    for row in range(h):
+        for col in range(w):
+            picture[row * cell + 1 : (row + 1) * cell, col * cell + 1 : (col + 1) * cell] = palette[kinds[row, col]]
+    if caption is None:
+        return picture
+    font = _font(12)
+    lines = caption.split("\n")
+    width = max(picture.shape[1], *(_text_width(line, font) + 2 for line in lines))
+    image = Image.new("RGB", (width, picture.shape[0] + 4 + 15 * len(lines)), "white")
+    image.paste(Image.fromarray(picture), (0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.fontmode = "1"  # crisp text: few colours, small PNG
+    for i, line in enumerate(lines):
+        draw.text((0, picture.shape[0] + 3 + 15 * i), line, fill=(40, 40, 40), font=font)
+    return np.asarray(image)
+
+
+def plot_fields(panels, size=2.6, legend_below=True):
+    """A matplotlib figure of receptive fields side by side, in the colours of ``FIELD_COLOURS``.
+
+    ``panels``: [(title, field, target), ...] with ``field`` as for
+    ``field_picture``. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    figure, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size + 0.9), squeeze=False)
+    for ax, (title, field, target) in zip(axes[0], panels):
+        ax.imshow(field_picture(field, target, cell=12), interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    if legend_below:
+        handles = [Patch(facecolor=np.array(colour) / 255, edgecolor="0.5", label=text) for colour, text in FIELD_LEGEND]
+        figure.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
+        figure.subplots_adjust(bottom=0.25)
+    return figure
+
+
+def field_caption(field, target):
+    """'sees 12 of 16 earlier pixels' for a field around ``target`` (and any later pixel it sees)."""
+    kinds = field_categories(field, target)
+    earlier = int(((kinds == 1) | (kinds == 2)).sum())
+    text = f"sees {int((kinds == 1).sum())} of {earlier}\nearlier pixels"
+    if (kinds == 4).any():
+        text += f"\nLEAK: sees {int((kinds == 4).sum())} later pixels"
+    return text
+
+
+def footprint_picture(offsets, cell=10):
+    """uint8 picture of one layer's footprint: taps in blue, the output pixel outlined in red.
+
+    ``offsets``: frozenset of (dy, dx), or ``rf.EARLIER`` (drawn on a 5x5
+    window, every cell before the centre in raster order).
+    """
+    if offsets == rf.EARLIER:
+        offsets = frozenset((dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if (dy, dx) < (0, 0))
+        rows, cols = range(-2, 3), range(-2, 3)
+    else:
+        dys = [dy for dy, _ in offsets] + [0]
+        dxs = [dx for _, dx in offsets] + [0]
+        rows, cols = range(min(dys), max(dys) + 1), range(min(dxs), max(dxs) + 1)
+    image = Image.new("RGB", (len(cols) * cell + 1, len(rows) * cell + 1), "white")
+    draw = ImageDraw.Draw(image)
+    for i, dy in enumerate(rows):
+        for j, dx in enumerate(cols):
+            box = [j * cell + 1, i * cell + 1, (j + 1) * cell - 1, (i + 1) * cell - 1]
+            fill = FIELD_COLOURS["seen"] if (dy, dx) in offsets else FIELD_COLOURS["later"]
+            draw.rectangle(box, fill=fill)
+            if (dy, dx) == (0, 0):
+                draw.rectangle([box[0] - 1, box[1] - 1, box[2] + 1, box[3] + 1], outline=FIELD_COLOURS["target"], width=2)
+    return np.asarray(image)
+
+
+def pattern_picture(patterns, cell=10, max_width=640):
+    """uint8 picture of every layer's footprints: a line per layer, each footprint with its label.
+
+    ``patterns``: [(layer title, [(label, offsets), ...]), ...], as from
+    ``LayerStack.patterns()``. A layer whose footprints do not fit in
+    ``max_width`` pixels continues on the next line.
+    """
+    font = _font(12)
+    title_width, gap = 62, 16
+    placed, y = [], 2  # (x, y, footprint picture, label)
+    for title, entries in patterns:
+        placed.append((0, y, None, title))
+        x, line_height = title_width, 14
+        for label, offsets in entries:
+            picture = footprint_picture(offsets, cell)
+            width = picture.shape[1] + 8 + _text_width(label, font)
+            if x > title_width and x + width > max_width:
+                x, y, line_height = title_width, y + line_height + 6, 14
+            placed.append((x, y, picture, label))
+            x += width + gap
+            line_height = max(line_height, picture.shape[0])
+        y += line_height + 10
+    width = max(x + (0 if picture is None else picture.shape[1] + 8) + _text_width(label, font)
+                for x, _, picture, label in placed) + 2
+    image = Image.new("RGB", (width, y), "white")
+    draw = ImageDraw.Draw(image)
+    draw.fontmode = "1"  # crisp text: few colours, small PNG
+    for x, top, picture, label in placed:
+        if picture is None:
+            draw.text((x, top), label, fill=(40, 40, 40), font=font)
+            continue
+        image.paste(Image.fromarray(picture), (x, top))
+        draw.text((x + picture.shape[1] + 8, top + max(picture.shape[0] / 2 - 7, 0)), label, fill=(40, 40, 40), font=font)
+    return np.asarray(image)
+
+
+# --------------------------------------------------------------------------
+# the causality explorer (chapter 3)
+# --------------------------------------------------------------------------
+
+EXPLORER_SIZE = 7  # the explorer's images are EXPLORER_SIZE x EXPLORER_SIZE, grey
+EXPLORER_KERNELS = (3, 5)
+EXPLORER_DEPTHS = (1, 2, 3)
+
+
+def _stack_key(block, kernel, depth):
+    return (block, 3 if block == "attention" else kernel, depth)  # PixelSNAIL's kernels are fixed
+
+
+def causality_states(size=EXPLORER_SIZE, kernels=EXPLORER_KERNELS, depths=EXPLORER_DEPTHS, samples=3):
+    """Everything the explorer shows, computed by gradient through the library's layers.
+
+    Returns {(block, kernel, depth): (fields, patterns)} with ``fields`` a bool
+    array (size*size, size, size): the receptive field of every target pixel,
+    in raster order, and ``patterns`` the layer footprints
+    (``LayerStack.patterns()``). The attention block ignores ``kernel``
+    (PixelSNAIL's kernels are fixed), so its entries are shared.
+
+    Every gradient field is checked against the analytic one. A path whose
+    gradient happens to vanish for all random inputs (possible, though rare,
+    behind ReLUs) is retried with fresh inputs; a remaining difference raises
+    ``RuntimeError``.
+    """
+    targets = [(row, col) for row in range(size) for col in range(size)]
+    states, cache = {}, {}
+    for block, kernel, depth in itertools.product(rf.BLOCKS, kernels, depths):
+        key = _stack_key(block, kernel, depth)
+        if key not in cache:
+            stack = rf.LayerStack(*key, image_shape=(size, size, 1))
+            fields = stack.field(targets, samples=samples)
+            analytic = np.stack([stack.analytic_field(t) for t in targets])
+            if (fields != analytic).any():
+                fields |= stack.field(targets, samples=2 * samples, seed=1)
+            if (fields != analytic).any():
+                raise RuntimeError(f"gradient and analytic receptive fields differ for {key}")
+            cache[key] = (fields, stack.patterns())
+        states[(block, kernel, depth)] = cache[key]
+    return states
+
+
+CONTROL_STYLE = {"description_width": "4em"}
+
+
+def _block_dropdown():
+    return widgets.Dropdown(
+        options=[(text, name) for name, text in rf.BLOCKS.items()], value="masked", description="block",
+        style=CONTROL_STYLE, layout=widgets.Layout(width="480px"),
+    )
+
+
+def _kernel_buttons(kernels):
+    return widgets.ToggleButtons(options=list(kernels), description="kernel",
+                                 style={**CONTROL_STYLE, "button_width": "3em"},
+                                 layout=widgets.Layout(display="flex"))  # the label beside the buttons
+
+
+def causality_explorer(states=None, size=EXPLORER_SIZE, kernels=EXPLORER_KERNELS, depths=EXPLORER_DEPTHS):
+    """The causality explorer: block, kernel size, depth and target pixel -> receptive field and footprints.
+
+    All views are precomputed (``causality_states``; pass ``states`` to reuse
+    them) and switched in the browser, so the explorer also works on the
+    static website. ``live_causality_explorer`` recomputes in Python instead.
+    """
+    states = states if states is not None else causality_states(size, kernels, depths)
+    block = _block_dropdown()
+    kernel = _kernel_buttons(kernels)
+    depth = widgets.SelectionSlider(options=list(depths), value=depths[min(1, len(depths) - 1)],
+                                    description="depth", continuous_update=True, style=CONTROL_STYLE,
+                                    layout=widgets.Layout(width="480px"))
+    target = widgets.SelectionSlider(
+        options=[(f"({row}, {col})", (row, col)) for row in range(size) for col in range(size)],
+        value=(size // 2, size // 2), description="target", continuous_update=True, style=CONTROL_STYLE,
+        layout=widgets.Layout(width="480px"),
+    )
+    shared = widgets.Layout(margin="0 1.5em 0 0")
+    fields, patterns = {}, {}
+
+    def field_view(block_name, kernel_size, layers, pixel):
+        key = (_stack_key(block_name, kernel_size, layers), pixel)
+        if key not in fields:
+            field = states[(block_name, kernel_size, layers)][0][pixel[0] * size + pixel[1]]
+            fields[key] = image_widget(field_picture(field, pixel, caption=field_caption(field, pixel)), shared)
+        return fields[key]
+
+    def pattern_view(block_name, kernel_size, layers):
+        key = _stack_key(block_name, kernel_size, layers)
+        if key not in patterns:
+            patterns[key] = image_widget(pattern_picture(states[(block_name, kernel_size, layers)][1]))
+        return patterns[key]
+
+    field_switch = switched_by([block, kernel, depth, target], field_view)
+    pattern_switch = switched_by([block, kernel, depth], pattern_view)
+    note = widgets.HTML(
+        "<small>Depth counts the layers (blocks for the shifted and attention stacks) after the input layer. "
+        "PixelSNAIL's convolutions are fixed at 2x2, so the kernel size does not change it.</small>")
+    return widgets.VBox([
+        block,
+        kernel,
+        depth,
+        target,
+        widgets.HBox([field_switch, legend(FIELD_LEGEND, vertical=True)]),
+        pattern_switch,
+        note,
+    ])
+
+
+def live_causality_explorer(size=9, kernels=(3, 5, 7), max_depth=6):
+    """The causality explorer recomputed in Python on every change: needs a running kernel.
+
+    Any target pixel of a ``size`` x ``size`` image, any kernel of ``kernels``
+    and depths up to ``max_depth``; each view is a fresh gradient through
+    the library's layers (``LayerStack.field``), checked against the
+    analytic field.
+    """
+    block = _block_dropdown()
+    kernel = _kernel_buttons(kernels)
+    depth = widgets.IntSlider(value=2, min=1, max=max_depth, description="depth", style=CONTROL_STYLE)
+    row = widgets.IntSlider(value=size // 2, min=0, max=size - 1, description="row", style=CONTROL_STYLE)
+    col = widgets.IntSlider(value=size // 2, min=0, max=size - 1, description="column", style=CONTROL_STYLE)
+    field_image = widgets.Image(format="png", layout=widgets.Layout(margin="0 1.5em 0 0"))
+    pattern_image = widgets.Image(format="png")
+    status = widgets.HTML()
+    stacks = {}
+
+    def update(_=None):
+        key = _stack_key(block.value, kernel.value, depth.value)
+        status.value = "<small>computing...</small>"
+        if key not in stacks:
+            stacks[key] = rf.LayerStack(*key, image_shape=(size, size, 1))
+        stack = stacks[key]
+        pixel = (row.value, col.value)
+        field = stack.field(pixel)
+        agrees = bool((field == stack.analytic_field(pixel)).all())
+        field_image.value = png_bytes(field_picture(field, pixel, caption=field_caption(field, pixel)))
+        pattern_image.value = png_bytes(pattern_picture(stack.patterns()))
+        status.value = "<small>gradient and analytic field agree</small>" if agrees else \
+            "<small>gradient and analytic field differ: a rare all-zero gradient path; try again</small>"
+
+    for control in (block, kernel, depth, row, col):
+        control.observe(update, "value")
+    update()
+    return widgets.VBox([
+        block,
+        kernel,
+        depth,
+        widgets.HBox([row, col]),
+        widgets.HBox([field_image, legend(FIELD_LEGEND, vertical=True)]),
+        pattern_image,
+        status,
+    ])
+
+
+# --------------------------------------------------------------------------
+# the mixture explorer (chapter 2)
+# --------------------------------------------------------------------------
+
+#: the first component of the explorer's two-component mixture stays fixed (pixel units)
+MIXTURE_FIRST = {"mean": 70.0, "scale": 10.0}
+MIXTURE_MEANS = (30, 110, 190, 250)
+MIXTURE_SCALES = (2, 8, 30)
+MIXTURE_WEIGHTS = (0.2, 0.5, 0.8)
+MIXTURE_VALUES = (0, 30, 70, 128, 190, 250, 255)
+#: the coupling view: two components, red and green (means, scales: rows R, G), and the options
+COUPLING_MIXTURE = {"weights": (0.5, 0.5), "means": ((70.0, 190.0), (90.0, 150.0)), "scales": ((25.0, 12.0), (8.0, 8.0))}
+COUPLING_VALUES = (-0.9, -0.5, 0.0, 0.5, 0.9)
+COUPLING_REDS = (20, 70, 130, 190, 240)
+_PICTURE = {"dpi": 72, "colors": 48}  # small palette PNGs keep the page light
+
+
+def _two_components(weight, mean, scale):
+    """weights, means, scales of the explorer's mixture: the fixed first component and the chosen second."""
+    return (1.0 - weight, weight), (MIXTURE_FIRST["mean"], mean), (MIXTURE_FIRST["scale"], scale)
+
+
+def _bits_readout(probs, value, layout=None, style=None):
+    p = float(probs[value])
+    text = (f"<b>x = {value}</b>: P(x) = {p:.3g}, so storing it takes <b>{-np.log2(p):.2f} bits</b> "
+            f"(a uniform distribution: 8 bits)")
+    kwargs = {key: val for key, val in (("layout", layout), ("style", style)) if val is not None}
+    return widgets.HTML(text, **kwargs)
+
+
+def mixture_explorer(means=MIXTURE_MEANS, scales=MIXTURE_SCALES, weights=MIXTURE_WEIGHTS, values=MIXTURE_VALUES,
+                     couplings=COUPLING_VALUES, reds=COUPLING_REDS):
+    """The mixture explorer: a two-component discretised logistic mixture and the coupling of RGB channels.
+
+    Tab "mixture": the second component's weight, mean and scale (pixel
+    units; the first component is ``MIXTURE_FIRST``) -> the continuous
+    density, the probabilities of the 256 values, the bits of every value;
+    and the bits of one chosen value. Tab "RGB coupling": the coupling
+    coefficient and a red value -> the joint P(R, G) and P(G | R).
+
+    Every view is precomputed from the library's head and switched in the
+    browser (``switched_by``), so the explorer also works on the static
+    website. There are len(weights) * len(means) * len(scales) +
+    len(couplings) * len(reds) pictures: keep the option lists short.
+    ``live_mixture_explorer`` takes any value, recomputed in Python.
+    """
+    from . import plotting
+
+    weight = widgets.SelectionSlider(options=list(weights), value=weights[len(weights) // 2], description="weight 2")
+    mean = widgets.SelectionSlider(options=list(means), value=means[-2 if len(means) > 1 else 0], description="mean 2")
+    scale = widgets.SelectionSlider(options=list(scales), value=scales[len(scales) // 2], description="scale 2")
+    value = widgets.SelectionSlider(options=list(values), value=values[len(values) // 2], description="value x")
+    shared, text_layout, text_style = widgets.Layout(), widgets.Layout(), HTMLStyle()
+    probabilities = {}
+
+    def probs(w, m, s):
+        if (w, m, s) not in probabilities:
+            probabilities[w, m, s] = plotting.mixture_bin_probabilities(*_two_components(w, m, s))
+        return probabilities[w, m, s]
+
+    def mixture_view(w, m, s):
+        fig = plotting.plot_mixture(*_two_components(w, m, s))
+        return image_widget(plotting.figure_png(fig, **_PICTURE), shared)
+
+    def readout_view(w, m, s, x):
+        return _bits_readout(probs(w, m, s), x, text_layout, text_style)
+
+    mixture_tab = widgets.VBox([
+        widgets.HTML(f"<small>Component 1 is fixed (mean {MIXTURE_FIRST['mean']:.0f}, scale "
+                     f"{MIXTURE_FIRST['scale']:.0f}); move component 2. Grey bands: values outside 0..255, "
+                     "whose mass the edge bins 0 and 255 collect.</small>"),
+        widgets.VBox([weight, mean, scale]),
+        switched_by([weight, mean, scale], mixture_view),
+        value,
+        switched_by([weight, mean, scale, value], readout_view),
+    ])
+
+    coupling = widgets.SelectionSlider(options=list(couplings), value=couplings[-2 if len(couplings) > 1 else 0],
+                                       description="coupling c")
+    red = widgets.SelectionSlider(options=list(reds), value=reds[len(reds) // 2], description="red r")
+    mix = COUPLING_MIXTURE
+    joints = {}
+
+    def coupling_view(c, r):
+        if c not in joints:
+            joints[c] = plotting.coupled_pair_probabilities(mix["weights"], mix["means"], mix["scales"], c)
+        fig = plotting.plot_coupling(mix["weights"], mix["means"], mix["scales"], c, r, joint=joints[c])
+        return image_widget(plotting.figure_png(fig, **_PICTURE), shared)
+
+    coupling_tab = widgets.VBox([
+        widgets.HTML("<small>Two components; green's mean moves by c times red (in [-1, 1] units) once red is "
+                     "known: mu_G = mean_G + c * x_R.</small>"),
+        widgets.HBox([coupling, red]),
+        switched_by([coupling, red], coupling_view),
+    ])
+    return widgets.Tab(children=[mixture_tab, coupling_tab], titles=["mixture", "RGB coupling"])
+
+
+def live_mixture_explorer(num_components=3):
+    """The mixture explorer recomputed in Python on every change: any weights, means, scales, value and coupling.
+
+    Needs a running kernel (Jupyter, Colab): on a static page its controls
+    move but the pictures stay as they were when the page was built.
+    """
+    from . import plotting
+
+    if not isinstance(num_components, (int, np.integer)) or not 1 <= num_components <= 5:
+        raise ValueError(f"num_components must be an int from 1 to 5, got {num_components!r}")
+    starts = [(0.3, 40, 6.0), (0.5, 140, 20.0), (0.2, 235, 4.0), (0.2, 90, 10.0), (0.2, 190, 10.0)]
+    compact = {"layout": widgets.Layout(width="220px"), "style": {"description_width": "4.5em"}}  # three per row
+    rows, sliders = [], []
+    for k in range(num_components):
+        w, m, s = starts[k]
+        row = (
+            widgets.FloatSlider(value=w, min=0.0, max=1.0, step=0.05, description=f"weight {k + 1}", **compact),
+            widgets.IntSlider(value=m, min=0, max=255, description=f"mean {k + 1}", **compact),
+            widgets.FloatLogSlider(value=s, base=2, min=-2, max=7, step=0.25, description=f"scale {k + 1}", **compact),
+        )
+        sliders.append(row)
+        rows.append(widgets.HBox(list(row)))
+    value = widgets.IntSlider(value=128, min=0, max=255, description="value x")
+    mixture_image = widgets.Image(format="png")
+    coupling = widgets.FloatSlider(value=0.5, min=-1.0, max=1.0, step=0.05, description="coupling c")
+    red = widgets.IntSlider(value=130, min=0, max=255, description="red r")
+    coupling_image = widgets.Image(format="png")
+    status = widgets.HTML()
+
+    def update_mixture(_=None):
+        weights = [row[0].value for row in sliders]
+        if sum(weights) <= 0:
+            status.value = "<small>at least one weight must be positive</small>"
+            return
+        status.value = ""
+        fig = plotting.plot_mixture(weights, [row[1].value for row in sliders], [row[2].value for row in sliders],
+                                    value=value.value)
+        mixture_image.value = plotting.figure_png(fig)
+
+    def update_coupling(_=None):
+        mix = COUPLING_MIXTURE
+        fig = plotting.plot_coupling(mix["weights"], mix["means"], mix["scales"], coupling.value, red.value)
+        coupling_image.value = plotting.figure_png(fig)
+
+    for control in [c for row in sliders for c in row] + [value]:
+        control.observe(update_mixture, "value")
+    for control in (coupling, red):
+        control.observe(update_coupling, "value")
+    update_mixture()
+    update_coupling()
+    mixture_tab = widgets.VBox([*rows, value, status, mixture_image])
+    coupling_tab = widgets.VBox([widgets.HBox([coupling, red]), coupling_image])
+    return widgets.Tab(children=[mixture_tab, coupling_tab], titles=["mixture", "RGB coupling"])
+
+
+__all__ = [
+    "FIELD_COLOURS", "FIELD_LEGEND", "causality_explorer", "causality_states", "field_caption", "field_categories",
+    "field_picture", "footprint_picture", "image_widget", "legend", "live_causality_explorer",
+    "live_mixture_explorer", "mixture_explorer", "pattern_picture", "png_bytes", "selection_values", "switched_by",
+]

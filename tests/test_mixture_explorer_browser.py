@@ -1,0 +1,73 @@
+"""Chapter 2's mixture explorer responds to its controls on the static website, without a kernel.
+
+Uses the served site and headless Chromium of ``test_book.py`` (skipped like it when either is missing).
+"""
+
+import time
+
+from test_book import PAGES, browser, require, site  # noqa: F401  (pytest fixtures)
+
+PROBABILITY = "chapters/02_probability.html"
+
+# the explorer: the tab widget whose first tab holds the "Component 1 is fixed" note
+STATE = """(() => {
+  const note = Array.from(document.querySelectorAll(".widget-html-content"))
+    .find((element) => element.textContent.includes("Component 1 is fixed"));
+  const explorer = note.closest(".widget-tab");
+  const panel = Array.from(explorer.querySelectorAll(".widget-tab-contents > .widget-vbox"))
+    .find((element) => element.offsetParent !== null);
+  const readouts = Array.from(panel.querySelectorAll(".widget-html-content")).map((e) => e.textContent);
+  return {
+    images: Array.from(panel.querySelectorAll("img")).map((image) => image.src + " " + image.naturalWidth),
+    readout: readouts[readouts.length - 1],
+  };
+})()"""
+
+
+def focus_slider(browser, label):
+    browser.evaluate(f"""(() => {{
+      const note = Array.from(document.querySelectorAll(".widget-html-content"))
+        .find((element) => element.textContent.includes("Component 1 is fixed"));
+      const slider = Array.from(note.closest(".widget-tab").querySelectorAll(".widget-slider"))
+        .find((element) => element.querySelector(".widget-label").textContent === "{label}");
+      slider.querySelector(".noUi-handle").focus();
+    }})()""")
+
+
+def test_mixture_explorer_responds_without_a_kernel(site, browser):  # noqa: F811
+    require(PROBABILITY in PAGES, f"{PROBABILITY} was not built")
+    status = browser.open(site.url + PROBABILITY)
+    assert status["views"] >= 2 and status["rendered"] == status["views"]
+    before = browser.evaluate(STATE)
+    assert len(before["images"]) == 1 and not before["images"][0].endswith(" 0"), before
+    assert "bits" in before["readout"]
+
+    focus_slider(browser, "mean 2")
+    browser.press("ArrowLeft", "ArrowLeft", 37)
+    time.sleep(1.0)
+    after_mean = browser.evaluate(STATE)
+    assert after_mean["images"] != before["images"], "the mean slider did not switch the picture"
+    assert after_mean["readout"] != before["readout"], "the mean slider did not switch the bits readout"
+
+    focus_slider(browser, "value x")
+    browser.press("ArrowRight", "ArrowRight", 39)
+    time.sleep(1.0)
+    after_value = browser.evaluate(STATE)
+    assert after_value["images"] == after_mean["images"], "the value slider changed the mixture picture"
+    assert after_value["readout"] != after_mean["readout"], "the value slider did not switch the bits readout"
+
+    browser.evaluate("""(() => {
+      const note = Array.from(document.querySelectorAll(".widget-html-content"))
+        .find((element) => element.textContent.includes("Component 1 is fixed"));
+      Array.from(note.closest(".widget-tab").querySelectorAll(".lm-TabBar-tab"))
+        .find((tab) => tab.textContent.includes("RGB coupling"))
+        .dispatchEvent(new MouseEvent("mousedown", { bubbles: true, button: 0 }));
+    })()""")
+    time.sleep(1.0)
+    coupling = browser.evaluate(STATE)
+    assert len(coupling["images"]) == 1 and coupling["images"] != after_value["images"], "the tab did not switch"
+    focus_slider(browser, "coupling c")
+    browser.press("ArrowLeft", "ArrowLeft", 37)
+    time.sleep(1.0)
+    assert browser.evaluate(STATE)["images"] != coupling["images"], "the coupling slider did not switch the picture"
+    assert not browser.errors()

@@ -1,0 +1,139 @@
+"""Receptive fields by gradient against receptive fields from masks and shifts."""
+
+import numpy as np
+import pytest
+
+import pixelcnn_lib as pl
+from pixelcnn_lib import layers as L
+from pixelcnn_lib import receptive_field as rf
+
+SIZE = 7
+TARGETS = [(row, col) for row in range(SIZE) for col in range(SIZE)]
+
+
+def analytic_fields(spec, size=SIZE):
+    return np.stack([rf.analytic_receptive_field(spec, (size, size), t) for t in TARGETS])
+
+
+@pytest.mark.parametrize("block", list(rf.BLOCKS))
+@pytest.mark.parametrize("kernel,depth", [(3, 1), (3, 3), (5, 2)])
+def test_stack_gradient_matches_analytic_for_every_target(block, kernel, depth):
+    stack = rf.LayerStack(block, kernel, depth, image_shape=(SIZE, SIZE, 1))
+    by_gradient = stack.field(TARGETS)
+    assert by_gradient.shape == (len(TARGETS), SIZE, SIZE)
+    np.testing.assert_array_equal(by_gradient, analytic_fields(stack.spec))
+    for field, target in zip(by_gradient, TARGETS):  # and both are causal
+        assert not (field & ~rf.earlier_pixels((SIZE, SIZE), target)).any()
+
+
+@pytest.mark.parametrize("name,hparams", [
+    ("pixelcnn", dict(filters=8, depth=2, first_kernel=5, kernel=3, head_filters=16)),
+    ("gated_pixelcnn", dict(filters=8, depth=3, kernel=3, head_filters=16)),
+    ("pixelsnail", dict(filters=8, depth=1, resnets_per_block=2, num_mixtures=1, dropout=0.0, key_dim=4)),
+])
+def test_real_model_gradient_matches_model_spec(name, hparams):
+    model = pl.build_model(name, (SIZE, SIZE, 1), **hparams)
+    by_gradient = rf.receptive_field_by_gradient(model, model.image_shape, TARGETS).any(axis=-1)
+    np.testing.assert_array_equal(by_gradient, analytic_fields(rf.model_spec(model)))
+
+
+def test_pixelcnn_has_a_blind_spot_and_the_two_stream_models_do_not():
+    size, target = 8, (4, 4)
+    masked = pl.build_model("pixelcnn", (size, size, 1), filters=8, depth=4, first_kernel=3, kernel=3, head_filters=8)
+    gated = pl.build_model("gated_pixelcnn", (size, size, 1), filters=8, depth=4, kernel=5, head_filters=8)
+    plus = pl.build_model("pixelcnn_pp", (size, size, 1), filters=8, depth=1, num_mixtures=1, dropout=0.0)
+    missed = rf.unseen_earlier(rf.receptive_field_by_gradient(masked, (size, size, 1), target), target)
+    # the blind spot: the pixels up and to the right that the masks' one-column-per-row growth never reaches
+    expected = np.zeros((size, size), bool)
+    expected[3, 6:] = expected[2, 7:] = True
+    np.testing.assert_array_equal(missed, expected)
+    for model in (gated, plus):
+        field = rf.receptive_field_by_gradient(model, (size, size, 1), target).any(axis=-1)
+        np.testing.assert_array_equal(field, rf.earlier_pixels((size, size), target))
+
+
+def test_colour_order_inside_a_pixel():
+    model = pl.build_model("pixelcnn", (4, 4, 3), filters=6, depth=1, first_kernel=3, kernel=3, head_filters=12)
+    seen = [rf.receptive_field_by_gradient(model, (4, 4, 3), (2, 1), output_channels=slice(256 * c, 256 * (c + 1)))[2, 1]
+            > 0 for c in range(3)]
+    np.testing.assert_array_equal(np.array(seen), [[False, False, False], [True, False, False], [True, True, False]])
+    plus = pl.build_model("pixelcnn_pp", (8, 8, 3), filters=8, depth=1, num_mixtures=1, dropout=0.0)
+    assert not rf.receptive_field_by_gradient(plus, (8, 8, 3), (3, 5))[3, 5].any()
+
+
+def test_conv_footprints_from_masks_and_paddings():
+    x = np.zeros((1, 5, 5, 1), np.float32)
+    masked_a, masked_b = L.MaskedConv2D(2, 3, "A"), L.MaskedConv2D(2, 3, "B")
+    down, down_right = L.DownShiftedConv2D(2, (2, 3)), L.DownRightShiftedConv2D(2, (2, 2))
+    for layer in (masked_a, masked_b, down, down_right):
+        layer(x)
+    above = {(-1, -1), (-1, 0), (-1, 1)}
+    assert rf.conv_footprint(masked_a) == above | {(0, -1)}
+    assert rf.conv_footprint(masked_b) == above | {(0, -1), (0, 0)}
+    assert rf.conv_footprint(down) == above | {(0, -1), (0, 0), (0, 1)}
+    assert rf.conv_footprint(down_right) == {(-1, -1), (-1, 0), (0, -1), (0, 0)}
+    assert rf.shift(rf.conv_footprint(down), -1, 0) == {(-2, -1), (-2, 0), (-2, 1)} | above
+
+
+def test_rgb_type_a_centre_counts_as_seen_spatially():
+    layer = L.MaskedConv2D(3, 1, "A", color_groups=3)
+    layer(np.zeros((1, 3, 3, 3), np.float32))
+    assert rf.conv_footprint(layer) == rf.CENTRE  # G sees R and B sees R, G at the centre
+
+
+def test_analytic_attention_reaches_every_earlier_pixel():
+    spec = [[rf.Link("out", "x", rf.EARLIER)]]
+    field = rf.analytic_receptive_field(spec, (4, 5), (2, 3))
+    np.testing.assert_array_equal(field, rf.earlier_pixels((4, 5), (2, 3)))
+    assert not rf.analytic_receptive_field(spec, (4, 5), (0, 0)).any()
+
+
+def test_analytic_steps_pass_unwritten_streams_through():
+    right = frozenset({(0, -1)})
+    spec = [[rf.Link("a", "x", right)], [rf.Link("b", "x", rf.CENTRE)], [rf.Link("out", "a", rf.CENTRE),
+                                                                         rf.Link("out", "b", right)]]
+    field = rf.analytic_receptive_field(spec, (1, 4), (0, 2))
+    np.testing.assert_array_equal(field, [[False, True, False, False]])
+
+
+def test_field_text_and_unseen_earlier():
+    field = np.zeros((2, 3), bool)
+    field[0, 1] = True
+    assert rf.field_text(field, (1, 0)) == ". x .\no . ."
+    np.testing.assert_array_equal(rf.unseen_earlier(field, (1, 0)), [[True, False, True], [False, False, False]])
+
+
+def test_gradient_needs_matching_shapes_and_targets():
+    layer = L.MaskedConv2D(2, 3, "A")
+    with pytest.raises(ValueError, match="outside"):
+        rf.receptive_field_by_gradient(layer, (4, 4, 1), (4, 0))
+    with pytest.raises(ValueError, match="pair"):
+        rf.receptive_field_by_gradient(layer, (4, 4, 1), 3)
+    with pytest.raises(ValueError, match="image_shape"):
+        rf.receptive_field_by_gradient(layer, (4, 4), (1, 1))
+    with pytest.raises(ValueError, match="output_channels"):
+        rf.receptive_field_by_gradient(layer, (4, 4, 1), (1, 1), output_channels=[5])
+    with pytest.raises(ValueError, match="must map"):
+        rf.receptive_field_by_gradient(lambda x: x[:, ::2], (4, 4, 1), (1, 1))
+    with pytest.raises(TypeError, match="callable"):
+        rf.receptive_field_by_gradient("layer", (4, 4, 1), (1, 1))
+
+
+def test_bad_specs_and_layers_are_refused():
+    with pytest.raises(ValueError, match="never written"):
+        rf.analytic_receptive_field([[rf.Link("out", "hidden", rf.CENTRE)]], (3, 3), (1, 1))
+    with pytest.raises(TypeError, match="Link"):
+        rf.analytic_receptive_field([["not a link"]], (3, 3), (1, 1))
+    with pytest.raises(ValueError, match="target"):
+        rf.analytic_receptive_field([[rf.Link("out", "x", rf.CENTRE)]], (3, 3), (3, 0))
+    with pytest.raises(ValueError, match="not built"):
+        rf.conv_footprint(L.MaskedConv2D(2, 3, "A"))
+    strided = L.DownShiftedConv2D(2, (2, 3), strides=2)
+    strided(np.zeros((1, 4, 4, 1), np.float32))
+    with pytest.raises(ValueError, match="stride 1"):
+        rf.conv_footprint(strided)
+    plus = pl.build_model("pixelcnn_pp", (8, 8, 1), filters=4, depth=1, num_mixtures=1, dropout=0.0)
+    with pytest.raises(ValueError, match="resolution"):
+        rf.model_spec(plus)
+    with pytest.raises(ValueError, match="unknown block"):
+        rf.LayerStack("dilated")
