@@ -74,6 +74,8 @@ def build_parser():
     s.add_argument("--num", type=int, default=16)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--output", required=True, help=".png grid or .npy uint8 (N, H, W, C)")
+    s.add_argument("--method", choices=("auto", "naive", "cached"), default="auto",
+                   help="auto: cached where the model supports it (same images, much faster)")
 
     x = sub.add_parser("export", help="write a training directory's EMA weights to one .npz file")
     x.add_argument("dir")
@@ -87,6 +89,7 @@ def build_parser():
     c.add_argument("--hide", default="bottom-half", choices=HIDE_CHOICES)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--output", required=True, help=".png (originals, hidden, completed) or .npy")
+    c.add_argument("--method", choices=("auto", "naive", "cached"), default="auto")
     return parser
 
 
@@ -223,10 +226,19 @@ def _sample(args):
     if Path(args.output).suffix not in (".png", ".npy"):
         raise SystemExit(f"error: --output must end in .png or .npy, got {args.output}")
     model = _load(args.dir)
+    method = _method(model, args.method)
     start = time.time()
-    images = sample(model, args.num, seed=args.seed)
-    print(f"sampled {args.num} images in {time.time() - start:.1f} s")
+    images = sample(model, args.num, seed=args.seed, method=method)
+    print(f"sampled {args.num} images in {time.time() - start:.1f} s ({method})")
     _write_images(args.output, images)
+
+
+def _method(model, method):
+    from .cached_sampling import SAMPLERS
+
+    if method == "auto":
+        return "cached" if model.model_name in SAMPLERS else "naive"
+    return method
 
 
 def hide_mask(shape, hide):
@@ -251,7 +263,7 @@ def _complete(args):
     model = _load(args.dir)
     images = _model_images(model, args.data, args.split, args.num)
     known = hide_mask(images.shape[:3], args.hide)
-    completed = complete(model, images, known, seed=args.seed)
+    completed = complete(model, images, known, seed=args.seed, method=_method(model, args.method))
     _write_images(args.output, completed, rows=[images, hide(images, known), completed],
                   labels=["original", "given", "completed"])
 

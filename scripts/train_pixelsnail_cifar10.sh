@@ -21,5 +21,20 @@ fi
   --image-size 32 --output "$RUN" --steps "$STEPS" --batch-size 16 --filters 64 --depth 2 \
   --hparam resnets_per_block=2 --hparam dropout=0.0 --learning-rate 0.0015 --lr-decay 0.9999 --ema-decay 0.999 \
   --hparam num_mixtures=10 --checkpoint-every 200 --log-every 50 --val-every 1000 --flip \
-  ${RESUME:+--resume} --export pixelcnn_lib/assets/pixelsnail_cifar10.npz
+  ${RESUME:+--resume}
+# The run may be stopped early (kill at any moment; RESUME=1 continues it). Then: evaluate the EMA weights
+# on all 5,000 held-out images and ship them with the result and the training log.
 .venv/bin/python -m pixelcnn_lib evaluate "$RUN" --data "$DATA/holdout" | tee "$RUN/holdout_eval.txt"
+.venv/bin/python - "$RUN" <<'PY'
+import re, shutil, sys
+from pixelcnn_lib.checkpoints import export_weights, load_model
+run = sys.argv[1]
+bpd = float(re.search(r"bits/dim: ([0-9.]+)", open(f"{run}/holdout_eval.txt").read()).group(1))
+model = load_model(run)
+export_weights(model, "pixelcnn_lib/assets/pixelsnail_cifar10.npz", extra={
+    "step": model.metadata["step"], "training": model.metadata["training"],
+    "holdout_bits_per_dim": bpd,
+    "holdout": "CIFAR-10 (JPEG copy): the last 500 images of every class of the training split, held out"})
+shutil.copy(f"{run}/log.csv", "pixelcnn_lib/assets/pixelsnail_cifar10_log.csv")
+print(f"shipped step {model.metadata['step']}, held-out bits/dim {bpd:.4f}")
+PY
