@@ -82,7 +82,10 @@ def save_labelled_rows(path, rows, labels, scale=4):
 
     rows: list of uint8 (N, H, W, C) arrays, all of the same N and shape.
     """
-    fig = labelled_rows_figure(rows, labels)
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(max(4, len(rows[0]) * 0.9), 1.3 * len(rows) + 0.3)) if rows else None
+    fig = labelled_rows_figure(rows, labels, figure=figure)
     fig.savefig(path, dpi=100)
 
 

@@ -56,13 +56,17 @@ def test_mixture_explorer_responds_without_a_kernel(site, browser):  # noqa: F81
     assert after_value["images"] == after_mean["images"], "the value slider changed the mixture picture"
     assert after_value["readout"] != after_mean["readout"], "the value slider did not switch the bits readout"
 
-    browser.evaluate("""(() => {
+    box = browser.evaluate("""(() => {
       const note = Array.from(document.querySelectorAll(".widget-html-content"))
         .find((element) => element.textContent.includes("Component 1 is fixed"));
-      Array.from(note.closest(".widget-tab").querySelectorAll(".lm-TabBar-tab"))
-        .find((tab) => tab.textContent.includes("RGB coupling"))
-        .dispatchEvent(new MouseEvent("mousedown", { bubbles: true, button: 0 }));
+      const tab = Array.from(note.closest(".widget-tab").querySelectorAll(".lm-TabBar-tab"))
+        .find((element) => element.textContent.includes("RGB coupling"));
+      tab.scrollIntoView({ block: "center" });
+      const rect = tab.getBoundingClientRect();
+      return { x: rect.left + rect.width / 2, y: rect.top + rect.height / 2 };
     })()""")
+    for kind in ("mousePressed", "mouseReleased"):  # a real click on the "RGB coupling" tab
+        browser.call("Input.dispatchMouseEvent", type=kind, x=box["x"], y=box["y"], button="left", clickCount=1)
     time.sleep(1.0)
     coupling = browser.evaluate(STATE)
     assert len(coupling["images"]) == 1 and coupling["images"] != after_value["images"], "the tab did not switch"
