@@ -6,7 +6,8 @@ channel by channel. ``method="naive"`` runs the whole model on the current
 canvas at each step and draws only the next (sub-)pixel from the head;
 ``method="cached"`` (PixelSNAIL, Gated PixelCNN) keeps every layer's earlier
 results and computes only the new position (``cached_sampling.py``). Both make
-the same draws from the same seed.
+the same draws from the same seed, from parameters that agree up to float
+rounding (which, very rarely, moves a draw sitting on a bin boundary by one level).
 """
 
 from __future__ import annotations
