@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from . import layers as L
 from .distributions import _seed_pair, to_unit_range
+from .sampling import channel_update, step_seed
 
 
 def folded_kernel(conv):
@@ -283,8 +284,7 @@ class PixelSNAILSampler:
         canvas = tf.constant(canvas)
         for i in range(self.h):
             for j in range(self.w):
-                step_seed = tf.stack([base[0], base[1] + (i * self.w + j) + 1])
-                canvas = self._step(canvas, known, tf.constant(i), tf.constant(j), step_seed)
+                canvas = self._step(canvas, known, tf.constant(i), tf.constant(j), step_seed(base, i * self.w + j, 1, 0))
         return canvas.numpy()
 
 
@@ -351,13 +351,9 @@ class GatedPixelCNNSampler:
             for j in range(self.w):
                 todo = unknown[:, i, j]
                 for p in range(passes):
-                    if passes == 1:
-                        update = np.repeat(todo[:, None], self.c, axis=1)
-                    else:
-                        update = np.zeros((len(todo), self.c), bool)
-                        update[:, p] = todo
-                    step_seed = tf.stack([base[0], base[1] + (i * self.w + j) * passes + p + 1])
-                    canvas = self._step(canvas, tf.constant(update), tf.constant(i), tf.constant(j), step_seed)
+                    update = channel_update(todo, self.c, passes, p)
+                    seed_p = step_seed(base, i * self.w + j, passes, p)
+                    canvas = self._step(canvas, tf.constant(update), tf.constant(i), tf.constant(j), seed_p)
         return canvas.numpy()
 
 

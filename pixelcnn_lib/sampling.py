@@ -70,6 +70,24 @@ def _sampling_step(model):
 METHODS = ("naive", "cached")
 
 
+def channel_update(todo, channels, passes, p):
+    """bool (B, C): the sub-pixels that pass ``p`` of a pixel draws, for the images in ``todo`` (B,).
+
+    With one pass per pixel every channel is drawn at once; otherwise pass p
+    draws channel p, given the channels drawn before it.
+    """
+    if passes == 1:
+        return np.repeat(todo[:, None], channels, axis=1)
+    update = np.zeros((len(todo), channels), bool)
+    update[:, p] = todo
+    return update
+
+
+def step_seed(base, position, passes, p):
+    """The seed of pass ``p`` at raster ``position``: the same for naive and cached sampling."""
+    return tf.stack([base[0], base[1] + position * passes + p + 1])
+
+
 def _fill(model, canvas, unknown, seed, method="naive"):
     """Sample every unknown pixel of ``canvas`` in raster order.
 
@@ -92,13 +110,9 @@ def _fill(model, canvas, unknown, seed, method="naive"):
             if not todo.any():
                 continue
             for p in range(passes):
-                if passes == 1:
-                    update = np.repeat(todo[:, None], c, axis=1)
-                else:  # one channel per pass: later channels are drawn given the earlier ones
-                    update = np.zeros((len(todo), c), bool)
-                    update[:, p] = todo
-                step_seed = tf.stack([base[0], base[1] + (i * w + j) * passes + p + 1])
-                canvas = step(canvas, tf.constant(i), tf.constant(j), tf.constant(update), step_seed)
+                update = channel_update(todo, c, passes, p)
+                seed_p = step_seed(base, i * w + j, passes, p)
+                canvas = step(canvas, tf.constant(i), tf.constant(j), tf.constant(update), seed_p)
     return canvas.numpy()
 
 
