@@ -141,24 +141,24 @@ class DiscretizedLogisticMixture:
         """
         params = validation.check_params(params, self.num_params, "DiscretizedLogisticMixture")
         k, c = self.num_mixtures, self.channels
-        logits = params[..., :k]
+        # tf.split rather than strided slices: a strided slice's gradient is slow on CPU
+        logits, rest = tf.split(params, [k, self.num_params - k], axis=-1)
         per_channel = 3 if c == 3 else 2
-        rest = tf.reshape(params[..., k:], tf.concat([tf.shape(params)[:-1], [c, per_channel * k]], 0))
-        means = rest[..., :k]
-        log_scales = tf.maximum(rest[..., k : 2 * k], self.log_scale_min)
-        coeffs = tf.tanh(rest[..., 2 * k : 3 * k]) if c == 3 else None
+        rest = tf.reshape(rest, tf.concat([tf.shape(params)[:-1], [c, per_channel * k]], 0))
+        parts = tf.split(rest, per_channel, axis=-1)
+        means = parts[0]
+        log_scales = tf.maximum(parts[1], self.log_scale_min)
+        coeffs = tf.tanh(parts[2]) if c == 3 else None
         return logits, means, log_scales, coeffs
 
     def _coupled_means(self, means, coeffs, x):
         """Means after RGB coupling; ``x`` is (..., C) in [-1, 1]."""
         if coeffs is None:
             return means
-        xr = x[..., 0:1]
-        xg = x[..., 1:2]
-        mr = means[..., 0, :]
-        mg = means[..., 1, :] + coeffs[..., 0, :] * xr
-        mb = means[..., 2, :] + coeffs[..., 1, :] * xr + coeffs[..., 2, :] * xg
-        return tf.stack([mr, mg, mb], axis=-2)
+        xr, xg, _ = tf.split(x, 3, axis=-1)  # (..., 1) each, broadcast over the K components
+        mr, mg, mb = tf.unstack(means, axis=-2)
+        cr_g, cr_b, cg_b = tf.unstack(coeffs, axis=-2)
+        return tf.stack([mr, mg + cr_g * xr, mb + cr_b * xr + cg_b * xg], axis=-2)
 
     def log_prob(self, images, params):
         """uint8 images (B, H, W, C), params (B, H, W, P) -> (B, H, W) nats."""
