@@ -6,12 +6,19 @@
 Both models use TFP's documented configuration: num_resnet=1,
 num_hierarchies=2, num_filters=32, num_logistic_mix=5, dropout 0.3, on 32x32
 RGB images (this library: ``pixelcnn_pp`` with depth=1, levels=2, filters=32,
-num_mixtures=5, dropout=0.3). Each round runs one compiled Adam step of each
-model on the same batch, alternating, so both see the same machine load.
-FLOPs per step come from TensorFlow's graph profiler on this library's
-compiled step (the profiler cannot see inside the nested functions of TFP's
-tf_keras layers, so TFP's FLOP/s are not reported); the peak is the best
-float32 matrix-multiply rate measured on this machine.
+num_mixtures=5, dropout=0.3). TFP zeroes parts of 3x3 kernels to make them
+causal; this library uses kernels of exactly the causal size (2x3, 2x2), so
+the two networks compute the same function class with different amounts of
+arithmetic, and TFP counts the masked-out entries in its parameters.
+
+Each round runs one compiled Adam step of each model on the same batch,
+alternating, so all see the same machine load. This library's model runs
+twice: with float32 convolutions (TFP's precision) and with bfloat16 ones
+(``conv_precision``: mixed precision, everything but the convolutions stays
+float32). FLOPs per step come from TensorFlow's graph profiler on this
+library's compiled step (the profiler cannot see inside the nested functions
+of TFP's tf_keras layers, so TFP's FLOP/s are not reported); the peak is the
+best float32 matrix-multiply rate measured on this machine.
 """
 
 import argparse
@@ -27,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 import pixelcnn_lib as pl
+from pixelcnn_lib.layers import conv_precision
 from pixelcnn_lib.training import TrainConfig, make_optimizer, nll_bits_per_dim
 
 try:
@@ -78,14 +86,14 @@ def tfp_step_fn(image_shape):
     return step, dist
 
 
-def ours_step_fn(image_shape):
+def ours_step_fn(image_shape, precision="float32"):
     model = pl.build_model("pixelcnn_pp", image_shape, filters=32, depth=1, levels=2, num_mixtures=5, dropout=0.3)
     optimizer = make_optimizer(TrainConfig(steps=1))
     variables = model.trainable_variables
 
     @tf.function
     def step(images):
-        with tf.GradientTape() as tape:
+        with tf.GradientTape() as tape, conv_precision(precision):
             loss = nll_bits_per_dim(model, images, training=True)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
@@ -97,22 +105,28 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"],
+                        help="convolution precisions of this library's model to measure (TFP runs float32)")
     args = parser.parse_args()
     shape = (32, 32, 3)
     rng = np.random.default_rng(0)
     batches = [rng.integers(0, 256, (args.batch, *shape), dtype=np.uint8) for _ in range(args.rounds + 2)]
 
     tfp_step, dist = tfp_step_fn(shape)
-    our_step, model = ours_step_fn(shape)
     tfp_step(batches[0]).numpy()  # builds TFP's network lazily
-    pl.data_dependent_init(model, batches[0])
-    for step in (tfp_step, our_step):
+    steps = {"tfp": tfp_step}
+    models = {}
+    for precision in args.precisions:
+        steps[precision], models[precision] = ours_step_fn(shape, precision)
+        pl.data_dependent_init(models[precision], batches[0])
+    for step in steps.values():
         step(batches[1]).numpy()  # trace and warm up
     tfp_params = sum(int(np.prod(v.shape)) for v in dist.trainable_variables)
-    flops = {"ours": graph_flops(our_step.get_concrete_function(tf.TensorSpec((args.batch, *shape), tf.uint8)))}
-    times = {"tfp": [], "ours": []}
+    spec = tf.TensorSpec((args.batch, *shape), tf.uint8)
+    flops = {p: graph_flops(steps[p].get_concrete_function(spec)) for p in args.precisions}
+    times = {name: [] for name in steps}
     for batch in batches[2:]:
-        for name, step in (("tfp", tfp_step), ("ours", our_step)):
+        for name, step in steps.items():
             start = time.perf_counter()
             step(batch).numpy()
             times[name].append(time.perf_counter() - start)
@@ -121,21 +135,19 @@ def main():
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, "
           f"TFP {tfp.__version__}; batch {args.batch} of 32x32x3; {args.rounds} alternating rounds; "
           f"float32 matmul peak {peak / 1e9:.1f} GFLOP/s")
-    print("| model | params | median s/step | images/s | GFLOP/step | GFLOP/s | of peak |")
-    print("|---|---|---|---|---|---|---|")
-    rows = {"tfp": ("tfp.distributions.PixelCNN", tfp_params), "ours": ("pixelcnn_lib pixelcnn_pp", model.count_params())}
-    speed = {}
-    for key, (label, params) in rows.items():
-        t = statistics.median(times[key])
-        speed[key] = args.batch / t
-        if key in flops:
-            rate = flops[key] / t
-            work = f"{flops[key] / 1e9:.2f} | {rate / 1e9:.1f} | {rate / peak:.0%}"
+    print("| model | convolutions | params | median s/step | images/s | vs TFP | GFLOP/step | GFLOP/s | of fp32 peak |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    tfp_speed = args.batch / statistics.median(times["tfp"])
+    for name in steps:
+        t = statistics.median(times[name])
+        speed = args.batch / t
+        if name == "tfp":
+            label, precision, params, work = "tfp.distributions.PixelCNN", "float32", tfp_params, "n/a | n/a | n/a"
         else:
-            work = "n/a | n/a | n/a"
-        print(f"| {label} | {params:,} | {t:.3f} | {speed[key]:.1f} | {work} |")
-    print(f"throughput ratio (pixelcnn_lib / TFP): {speed['ours'] / speed['tfp']:.2f}x")
-
+            label, precision, params = "pixelcnn_lib pixelcnn_pp", name, models[name].count_params()
+            rate = flops[name] / t
+            work = f"{flops[name] / 1e9:.2f} | {rate / 1e9:.1f} | {rate / peak:.0%}"
+        print(f"| {label} | {precision} | {params:,} | {t:.3f} | {speed:.1f} | {speed / tfp_speed:.2f}x | {work} |")
 
 if __name__ == "__main__":
     main()

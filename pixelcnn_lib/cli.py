@@ -55,6 +55,8 @@ def build_parser():
     t.add_argument("--seed", type=int)
     t.add_argument("--flip", action="store_true", default=None, help="random horizontal flips")
     t.add_argument("--xla", action="store_true", default=None, help="compile the training step with XLA")
+    t.add_argument("--conv-precision", choices=("float32", "bfloat16"), default=None,
+                   help="dtype of the convolutions (bfloat16: mixed precision, fast on CPUs with AMX/AVX512-BF16)")
     t.add_argument("--distribute", choices=("none", "mirrored", "tpu"), default=None,
                    help="tf.distribute strategy: mirrored = all local GPUs (or CPUs with --cpu-devices)")
     t.add_argument("--cpu-devices", type=int, default=None, help="split the CPU into N logical devices")
@@ -94,7 +96,7 @@ def build_parser():
 
 
 TRAIN_KEYS = ("steps", "epochs", "batch_size", "learning_rate", "lr_decay", "ema_decay", "init_batch_size",
-              "checkpoint_every", "log_every", "val_every", "seed", "flip", "xla")
+              "checkpoint_every", "log_every", "val_every", "seed", "flip", "xla", "conv_precision")
 
 
 def _parse_value(text):

@@ -25,6 +25,7 @@ import tensorflow as tf
 from . import checkpoints as ckpt
 from .data import make_dataset
 from .distributions import to_unit_range
+from .layers import CONV_PRECISIONS, conv_precision
 from .models import build_model, data_dependent_init
 from .validation import check_images
 
@@ -56,6 +57,11 @@ class TrainConfig:
     seed: int = 0
     flip: bool = False
     xla: bool = False
+    conv_precision: str = "float32"  # "bfloat16": mixed precision, convolutions in bfloat16 (see layers.conv_precision)
+
+    def __post_init__(self):
+        if self.conv_precision not in CONV_PRECISIONS:
+            raise ValueError(f"conv_precision must be one of {CONV_PRECISIONS}, got {self.conv_precision!r}")
 
     def total_steps(self, num_images):
         if (self.steps is None) == (self.epochs is None):
@@ -300,7 +306,7 @@ def _make_train_step(model, optimizer, ema, strategy, config):
     variables = model.trainable_variables
 
     def replica_step(batch):
-        with tf.GradientTape() as tape:
+        with tf.GradientTape() as tape, conv_precision(config.conv_precision):  # read while tracing
             loss = nll_bits_per_dim(model, batch, training=True)
             scaled = loss / strategy.num_replicas_in_sync
         grads = tape.gradient(scaled, variables)

@@ -6,6 +6,7 @@ TensorFlow's start-up time per command.
 """
 
 import io
+import json
 import os
 import re
 import signal
@@ -234,3 +235,15 @@ def test_bad_inputs_fail_with_a_clear_message(capsys, tmp_path, trained, folder)
     fails(*same, *tiny(filters=16), "--resume", expect="filters: 8 in the checkpoint, 16 requested")
     fails(*same, *TINY, expect="already holds a checkpoint")
     assert step_of(trained["dir"]) == trained["final"]
+
+
+def test_train_with_bfloat16_convolutions(capsys, tmp_path, folder):
+    out = tmp_path / "mixed"
+    status, _, err = main(capsys, "train", "--data", folder, "--output", out, "--steps", 3, *TINY,
+                          "--conv-precision", "bfloat16")
+    assert status == 0, err
+    assert json.loads((out / ckpt.CONFIG_FILE).read_text())["training"]["conv_precision"] == "bfloat16"
+    assert step_of(out) == 3
+    status, _, err = main(capsys, "train", "--data", folder, "--output", tmp_path / "bad", "--steps", 3, *TINY,
+                          "--conv-precision", "float64")
+    assert status != 0 and "invalid choice: 'float64'" in err

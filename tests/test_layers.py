@@ -355,3 +355,51 @@ def test_causal_self_attention_is_strictly_causal(heads, key_dim, value_dim):
     want[0] = False  # the first pixel's output is zero whatever its query
     want[1, 1] = False  # the second attends to one pixel only: weight 1 whatever its query
     np.testing.assert_array_equal(s_features.reshape(16, 16), want)
+
+
+# --------------------------------------------------------------------------
+# dropout and convolution precision
+# --------------------------------------------------------------------------
+
+
+def test_dropout_keeps_one_minus_rate_scaled_and_passes_the_same_mask_back():
+    layer = L.Dropout(0.3, seed=5)
+    x = tf.constant(normal((8, 32, 32, 64)))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+        total = tf.reduce_sum(y)
+    y, grad = y.numpy(), tape.gradient(total, x).numpy()
+    kept = y != 0
+    assert abs(kept.mean() - 0.7) < 0.005
+    np.testing.assert_allclose(y[kept], x.numpy()[kept] / 0.7, rtol=1e-6)
+    np.testing.assert_array_equal(grad, kept / np.float32(0.7))  # gradient: the same mask, the same scale
+    again = layer(x, training=True).numpy()
+    assert (again != 0).mean() > 0.6 and not np.array_equal(again != 0, kept)  # a new mask every call
+    assert L.Dropout(0.3, seed=5)(x, training=True).numpy().tolist() == y.tolist()  # seeded: reproducible
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
+    np.testing.assert_array_equal(L.Dropout(0.0)(x, training=True).numpy(), x.numpy())
+
+
+def test_bfloat16_convolutions_run_in_bfloat16_and_return_float32():
+    conv = L.DownShiftedConv2D(16)
+    up = L.DownShiftedConv2DTranspose(8)
+    x = tf.constant(normal((2, 8, 8, 12)))
+    full = up(conv(x)).numpy()
+
+    @tf.function
+    def mixed(x):
+        with L.conv_precision("bfloat16"):
+            return up(conv(x))
+
+    low = mixed(x)
+    assert low.dtype == tf.float32
+    ops = mixed.get_concrete_function(x).graph.get_operations()
+    conv_types = {op.get_attr("T") for op in ops if op.type in ("Conv2D", "Conv2DBackpropInput")}
+    assert conv_types == {tf.bfloat16}
+    err = np.abs(low.numpy() - full).max() / np.abs(full).max()
+    assert 1e-4 < err < 3e-2  # bfloat16 has an 8-bit mantissa: close, but not float32's answer
+    np.testing.assert_array_equal(up(conv(x)).numpy(), full)  # outside the block: float32 again
+    with pytest.raises(ValueError, match="conv_precision must be one of"):
+        with L.conv_precision("float64"):
+            pass

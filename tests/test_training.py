@@ -315,3 +315,37 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert all(math.isfinite(float(r["bits_per_dim"])) and 0 < float(r["bits_per_dim"]) < 10 for r in rows)
     model = ckpt.load_model(out)
     assert math.isfinite(T.evaluate_bits_per_dim(model, load_source("digits", "test")[:16]))
+
+
+def test_fused_adam_matches_keras_adam():
+    rng = np.random.default_rng(0)
+    start = [rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(5,)).astype(np.float32)]
+    grads = [[rng.normal(size=a.shape).astype(np.float32) for a in start] for _ in range(25)]
+    results = []
+    for cls in (keras.optimizers.Adam, T.FusedAdam):
+        variables = [tf.Variable(a) for a in start]
+        opt = cls(keras.optimizers.schedules.ExponentialDecay(1e-2, 1, 0.98), beta_1=0.9, beta_2=0.99)
+
+        @tf.function
+        def step(gs):
+            opt.apply_gradients(zip(gs, variables))
+
+        for gs in grads:
+            step([tf.constant(g) for g in gs])
+        results.append([v.numpy() for v in variables] + [v.numpy() for v in opt.variables])
+    assert len(results[0]) == len(results[1])
+    for keras_value, fused in zip(*results):
+        np.testing.assert_allclose(fused, keras_value, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(results[1][0], start[0])  # it did move
+
+
+def test_bfloat16_convolutions_train_like_float32(tmp_path, digits):
+    runs = {}
+    for precision in ("float32", "bfloat16"):
+        T.train(MODEL, digits, tmp_path / precision, config(steps=20, conv_precision=precision), verbose=False)
+        runs[precision] = [float(r["bits_per_dim"]) for r in read_log(tmp_path / precision)]
+    assert runs["float32"] != runs["bfloat16"]  # the precision did change the arithmetic
+    np.testing.assert_allclose(runs["bfloat16"], runs["float32"], rtol=0.02)
+    assert runs["bfloat16"][-1] < runs["bfloat16"][0] - 0.3
+    with pytest.raises(ValueError, match="conv_precision must be one of"):
+        T.TrainConfig(steps=1, conv_precision="float16")
