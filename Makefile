@@ -11,10 +11,11 @@ MATHJAX := node_modules/mathjax/es5
 
 .PHONY: test unit book chromium lab clean venv
 
-$(STAMP): requirements.txt pyproject.toml
+# The benchmarks' peers (TFP and tf_keras) are installed too: tests/test_benchmarks.py runs every benchmark script.
+$(STAMP): requirements.txt benchmarks/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r benchmarks/requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
