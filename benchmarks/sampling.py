@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/sampling.py [--batch 16] [--sizes 16 32] [--naive-steps 64]
 
-Model: the small CPU PixelSNAIL of configs/pixelsnail_cpu.json (and a small
-Gated PixelCNN), random weights (speed does not depend on them). Naive
+Models: the small CPU PixelSNAIL of configs/pixelsnail_cpu.json, a small
+Gated PixelCNN and the small CPU PixelCNN++ of configs/pixelcnn_pp_cpu.json,
+random weights (speed does not depend on them). Naive
 sampling runs the full network once per pixel, so its cost per pixel is the
 same at every position: it is timed over ``--naive-steps`` pixels and scaled
 to the whole image (``--naive-steps 0`` times every pixel). Cached sampling
@@ -38,6 +39,11 @@ def small_pixelsnail(size):
 
 def small_gated(size):
     return pl.build_model("gated_pixelcnn", (size, size, 3), filters=48, depth=6, head_filters=128)
+
+
+def small_pixelcnn_pp(size):
+    cfg = json.loads((ROOT / "configs" / "pixelcnn_pp_cpu.json").read_text())
+    return pl.build_model("pixelcnn_pp", (size, size, 3), filters=cfg["filters"], depth=cfg["depth"], **cfg["hparams"])
 
 
 def time_naive(model, batch, steps):
@@ -78,7 +84,7 @@ def measure(args):
     """Child process: time one (model, size, method) with that method's threading."""
     if THREADS[args.method]:
         tf.config.threading.set_inter_op_parallelism_threads(THREADS[args.method])
-    builders = {"pixelsnail": small_pixelsnail, "gated_pixelcnn": small_gated}
+    builders = {"pixelsnail": small_pixelsnail, "gated_pixelcnn": small_gated, "pixelcnn_pp": small_pixelcnn_pp}
     model = builders[args.model](args.size)
     if args.method == "naive":
         seconds, extrapolated = time_naive(model, args.batch, args.naive_steps)
@@ -92,7 +98,7 @@ def main():
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--naive-steps", type=int, default=64)
-    parser.add_argument("--models", nargs="+", default=["pixelsnail", "gated_pixelcnn"])
+    parser.add_argument("--models", nargs="+", default=["pixelsnail", "gated_pixelcnn", "pixelcnn_pp"])
     parser.add_argument("--measure", nargs=3, metavar=("MODEL", "SIZE", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:

@@ -14,8 +14,10 @@ then computes the network at one position only:
   pixels; once the pixel is drawn, its key and value (which contain the raw
   pixel) are appended.
 
-For Gated PixelCNN, the vertical stack only depends on rows above, so it is
-computed once per row, and the horizontal stack position by position.
+For Gated PixelCNN and PixelCNN++, the vertical (down-shifted) stream only
+depends on rows above, so it is computed once per row, and the horizontal
+(down-right-shifted) stream position by position; PixelCNN++'s coarser levels
+are computed at the rows and positions their grids hold.
 
 The results equal naive sampling up to floating-point rounding: with the same
 seed, the same draws are made from (numerically) the same parameters.
@@ -65,13 +67,15 @@ class WindowCache:
     Stored as (positions, B, C) so that writing one position and reading one
     kernel window are in-place scatter/gather operations. ``write(i, j, x)``
     stores the input at (i, j); ``conv_at(i, j)`` returns the convolution's
-    output at (i, j) from the kernel's window alone. Works for stride-1
-    ``WeightNormConv2D`` layers (shifted or masked).
+    output at (i, j) from the kernel's window alone. Works for
+    ``WeightNormConv2D`` layers (shifted or masked). For a stride-2 layer,
+    ``conv_at(s * a, s * b)`` is its output at (a, b): the window of a strided
+    convolution is the window of the stride-1 one at the scaled position.
     """
 
     def __init__(self, conv, batch, height, width, in_channels):
-        if conv.strides != (1, 1):
-            raise ValueError("cached sampling supports stride-1 convolutions only")
+        if conv.strides not in ((1, 1), (2, 2)):
+            raise ValueError(f"cached sampling supports strides 1 and 2, not {conv.strides}")
         top, bottom, left, right = conv.padding
         self.dense = Dense(conv)
         self.top, self.left = top, left
@@ -103,14 +107,16 @@ class RowCache:
     """The input of one vertical-stack convolution, computed a whole row at a time.
 
     Stored as an image (B, H + pads, W + pads, C); ``write_row`` stores input
-    row i and ``conv_row(i)`` returns output row i (B, W, F).
+    row i and ``conv_row(i)`` returns output row i (B, W, F). For a stride-2
+    layer, ``conv_row(2 * a)`` is its output row a (B, W / 2, F).
     """
 
     def __init__(self, conv, batch, height, width, in_channels):
-        if conv.strides != (1, 1):
-            raise ValueError("cached sampling supports stride-1 convolutions only")
+        if conv.strides not in ((1, 1), (2, 2)):
+            raise ValueError(f"cached sampling supports strides 1 and 2, not {conv.strides}")
         top, bottom, left, right = conv.padding
         self.conv = conv
+        self.column_stride = conv.strides[1]
         self.top, self.left, self.width = top, left, width
         self.kh = conv.kernel_size[0]
         self.values = tf.Variable(tf.zeros((batch, height + top + bottom, width + left + right, in_channels)),
@@ -125,8 +131,35 @@ class RowCache:
 
     def conv_row(self, i):
         window = self.values[:, i : i + self.kh, :, :]
-        y = tf.nn.conv2d(window, self.conv.direction(), strides=1, padding="VALID")[:, 0]
-        return y * self.conv.g + self.conv.b
+        y = tf.nn.conv2d(window, self.conv.kernel(), strides=(1, 1, self.column_stride, 1), padding="VALID")
+        return y[:, 0] + self.conv.b
+
+
+class _RowMap:
+    """One activation of a whole level, (H, B, W, F), written a row at a time and read by position."""
+
+    def __init__(self, batch, height, width, channels):
+        self.values = tf.Variable(tf.zeros((height, batch, width, channels)), trainable=False)
+
+    def reset(self):
+        self.values.assign(tf.zeros_like(self.values))
+
+    def write_row(self, i, x):
+        """x: (B, W, F), row i."""
+        self.values.scatter_update(tf.IndexedSlices(x[None], i[None]))
+
+    def read_row(self, i):
+        return self.values.sparse_read(i[None])[0]
+
+    def write(self, i, j, x):
+        """x: (B, F) at (i, j)."""
+        row = self.read_row(i)
+        width = tf.shape(row)[1]
+        row = tf.where(tf.equal(tf.range(width), j)[None, :, None], x[:, None, :], row)
+        self.write_row(i, row)
+
+    def read(self, i, j):
+        return tf.gather(self.read_row(i), j, axis=1)
 
 
 def _background_at(i, j, height, width, batch):
@@ -158,22 +191,53 @@ class _PointwiseBlock:
 
 
 class _ShiftedBlock:
-    """A ``GatedResidualBlock`` of shifted convolutions, with caches for both."""
+    """A ``GatedResidualBlock`` of shifted convolutions, with caches for both, one position at a time."""
 
     def __init__(self, block, batch, h, w):
         f = block.filters
         self.conv1 = WindowCache(block.conv1, batch, h, w, 2 * f)
         self.conv2 = WindowCache(block.conv2, batch, h, w, 2 * f)
+        self.aux = Dense(block.aux_nin) if block.has_aux else None
 
     def reset(self):
         self.conv1.reset()
         self.conv2.reset()
+        if self.aux is not None:
+            self.aux.refresh()
 
-    def step(self, x, i, j):
+    def step(self, x, i, j, aux=None):
+        """x, aux: (B, C) at (i, j) -> the block's output there."""
         self.conv1.write(i, j, L.concat_elu(x))
         c = self.conv1.conv_at(i, j)
+        if aux is not None:
+            c = c + self.aux(L.concat_elu(aux))
         self.conv2.write(i, j, L.concat_elu(c))
         return x + L.gated_activation(self.conv2.conv_at(i, j))
+
+
+class _RowBlock:
+    """A ``GatedResidualBlock`` of down-shifted convolutions, one whole row at a time."""
+
+    def __init__(self, block, batch, h, w):
+        f = block.filters
+        self.conv1 = RowCache(block.conv1, batch, h, w, 2 * f)
+        self.conv2 = RowCache(block.conv2, batch, h, w, 2 * f)
+        self.aux = Dense(block.aux_nin) if block.has_aux else None
+
+    def reset(self):
+        self.conv1.reset()
+        self.conv2.reset()
+        if self.aux is not None:
+            self.aux.refresh()
+
+    def row(self, x, i, aux=None):
+        """x, aux: (B, W, C), row i -> the block's output row."""
+        self.conv1.write_row(i, L.concat_elu(x))
+        c = self.conv1.conv_row(i)
+        if aux is not None:
+            c = c + self.aux(L.concat_elu(aux))
+        self.conv2.write_row(i, L.concat_elu(c))
+        return x + L.gated_activation(self.conv2.conv_row(i))
 
 
 class _AttentionCache:
@@ -357,7 +421,158 @@ class GatedPixelCNNSampler:
         return canvas.numpy()
 
 
-SAMPLERS = {"pixelsnail": PixelSNAILSampler, "gated_pixelcnn": GatedPixelCNNSampler}
+class PixelCNNPPSampler:
+    """Cached sampling for ``pixelcnn_pp``: the ``u`` stream per row, the ``ul`` stream per position.
+
+    The down-shifted stream ``u`` depends on rows above only, at every level,
+    so at the start of image row i it is computed for row i at full
+    resolution and for row i / 2^r at level r wherever 2^r divides i (up pass,
+    then down pass from the deepest of those levels). The down-right-shifted
+    stream ``ul`` is computed at (i, j) at full resolution and at
+    (i / 2^r, j / 2^r) at level r wherever 2^r divides both. Every value a
+    position needs is ready by then: a stride-2 convolution's window ends at
+    the position it is computed for, and a transposed convolution's output at
+    level r reads its level r + 1 input at (i // 2, j // 2), computed at an
+    earlier (or the same) step. Row and position steps are compiled once per
+    deepest level they reach.
+    """
+
+    def __init__(self, model, batch):
+        self.model = model
+        self.batch = batch
+        h, w, c = model.image_shape
+        self.h, self.w, self.c = h, w, c
+        f, levels = model.hparams["filters"], model.levels
+        self.levels = levels
+        size = [(h >> r, w >> r) for r in range(levels)]
+
+        def maps(blocks, r):
+            return [_RowMap(batch, *size[r], f) for _ in blocks]
+
+        # the u stream, row by row; down-pass lists are indexed by level (model.dn_u[k] is level levels-1-k)
+        self.u_in = RowCache(model.u_in, batch, h, w, c + 1)
+        self.up_u = [[_RowBlock(b, batch, *size[r]) for b in model.up_u[r]] for r in range(levels)]
+        self.up_u_out = [maps(model.up_u[r], r) for r in range(levels)]
+        self.u_down = [RowCache(model.down_u_sample[r], batch, *size[r], f) for r in range(levels - 1)]
+        self.dn_u = [[_RowBlock(b, batch, *size[r]) for b in model.dn_u[levels - 1 - r]] for r in range(levels)]
+        self.dn_u_out = [maps(model.dn_u[levels - 1 - r], r) for r in range(levels)]
+        # the ul stream, position by position
+        self.ul_in_down = WindowCache(model.ul_in_down, batch, h, w, c + 1)
+        self.ul_in_right = WindowCache(model.ul_in_right, batch, h, w, c + 1)
+        self.up_ul = [[_ShiftedBlock(b, batch, *size[r]) for b in model.up_ul[r]] for r in range(levels)]
+        self.ul_down = [WindowCache(model.down_ul_sample[r], batch, *size[r], f) for r in range(levels - 1)]
+        self.dn_ul = [[_ShiftedBlock(b, batch, *size[r]) for b in model.dn_ul[levels - 1 - r]] for r in range(levels)]
+        # the down pass's result at each coarse level, read by the transposed convolution to the level above
+        self.u_result = [None] + [_RowMap(batch, *size[r], f) for r in range(1, levels)]
+        self.ul_result = [None] + [_RowMap(batch, *size[r], f) for r in range(1, levels)]
+        self.out = Dense(model.out)
+        self._rows = [tf.function(lambda canvas, i, deepest=r: self._row_impl(canvas, i, deepest))
+                      for r in range(levels)]
+        self._steps = [tf.function(lambda canvas, known, i, j, seed, deepest=r:
+                                   self._step_impl(canvas, known, i, j, seed, deepest)) for r in range(levels)]
+
+    def _parts(self):
+        parts = [self.u_in, self.ul_in_down, self.ul_in_right, self.out] + self.u_down + self.ul_down
+        for group in (self.up_u, self.up_u_out, self.dn_u, self.dn_u_out, self.up_ul, self.dn_ul):
+            parts += [part for level in group for part in level]
+        return parts + self.u_result[1:] + self.ul_result[1:]
+
+    def reset(self):
+        """Clear the caches and take the model's current weights."""
+        for part in self._parts():
+            (part.reset if hasattr(part, "reset") else part.refresh)()
+
+    def _deepest(self, *coordinates):
+        """The deepest level r whose grid holds this position (2^r divides every coordinate)."""
+        r = 0
+        while r + 1 < self.levels and all(x % 2 ** (r + 1) == 0 for x in coordinates):
+            r += 1
+        return r
+
+    def _row_impl(self, canvas, i, deepest):
+        """The u stream for image row i: row i >> r of every level r <= ``deepest``."""
+        model, top = self.model, self.levels - 1
+        above = tf.maximum(i - 1, 0)
+        x = to_unit_range(canvas[:, above]) * tf.cast(i > 0, tf.float32)
+        self.u_in.write_row(above, tf.concat([x, tf.ones_like(x[..., :1]) * tf.cast(i > 0, tf.float32)], -1))
+        u = self.u_in.conv_row(above) * tf.cast(i > 0, tf.float32)  # the model's down_shift: row 0 is zero
+        skips = [[u]] + [[] for _ in range(top)]
+        for r in range(deepest + 1):  # up pass
+            a = i // 2**r
+            if r > 0:
+                u = self.u_down[r - 1].conv_row(2 * a)
+                skips[r].append(u)
+            for block, out in zip(self.up_u[r], self.up_u_out[r]):
+                u = block.row(u, a)
+                out.write_row(a, u)
+                skips[r].append(u)
+            if r < top:
+                self.u_down[r].write_row(a, u)
+        for r in range(deepest, -1, -1):  # down pass
+            a = i // 2**r
+            if r == top:
+                u = skips[r].pop()
+            else:  # the transposed convolution from level r + 1, at row a (rows 2a' and 2a' + 1 come from row a')
+                coarse = self.u_result[r + 1].read_row(a // 2)[:, None]
+                u = model.up_u_sample[top - 1 - r](coarse)[:, a % 2]
+            for block, out in zip(self.dn_u[r], self.dn_u_out[r]):
+                u = block.row(u, a, aux=skips[r].pop())
+                out.write_row(a, u)
+            if r > 0:
+                self.u_result[r].write_row(a, u)
+
+    def _step_impl(self, canvas, known, i, j, seed, deepest):
+        """Draw pixel (i, j) (where not known): the ul stream at (i >> r, j >> r) for r <= ``deepest``."""
+        model, top = self.model, self.levels - 1
+        above = self.ul_in_down.conv_at(tf.maximum(i - 1, 0), j) * tf.cast(i > 0, tf.float32)
+        left = self.ul_in_right.conv_at(i, tf.maximum(j - 1, 0)) * tf.cast(j > 0, tf.float32)
+        ul = above + left
+        skips = [[ul]] + [[] for _ in range(top)]
+        for r in range(deepest + 1):  # up pass
+            a, b = i // 2**r, j // 2**r
+            if r > 0:
+                ul = self.ul_down[r - 1].conv_at(2 * a, 2 * b)
+                skips[r].append(ul)
+            for block, u in zip(self.up_ul[r], self.up_u_out[r]):
+                ul = block.step(ul, a, b, aux=u.read(a, b))
+                skips[r].append(ul)
+            if r < top:
+                self.ul_down[r].write(a, b, ul)
+        for r in range(deepest, -1, -1):  # down pass
+            a, b = i // 2**r, j // 2**r
+            if r == top:
+                ul = skips[r].pop()
+            else:  # the 2x2 transposed convolution: each level r + 1 position makes a 2x2 block of level r
+                coarse = self.ul_result[r + 1].read(a // 2, b // 2)[:, None, None]
+                ul = model.up_ul_sample[top - 1 - r](coarse)[:, a % 2, b % 2]
+            for block, u in zip(self.dn_ul[r], self.dn_u_out[r]):
+                ul = block.step(ul, a, b, aux=tf.concat([u.read(a, b), skips[r].pop()], -1))
+            if r > 0:
+                self.ul_result[r].write(a, b, ul)
+        drawn = _draw(model.head, self.out(tf.nn.elu(ul)), seed)
+        pixel = tf.where(known[:, i, j][:, None], canvas[:, i, j, :], drawn)
+        x = to_unit_range(pixel)
+        padded = tf.concat([x, tf.ones_like(x[:, :1])], -1)
+        self.ul_in_down.write(i, j, padded)
+        self.ul_in_right.write(i, j, padded)
+        return _write_pixel(canvas, i, j, pixel)
+
+    def fill(self, canvas, unknown, seed):
+        """Same contract as the naive sampler's fill: uint8 canvas, bool unknown (B, H, W)."""
+        self.reset()
+        base = _seed_pair(seed)
+        known = tf.constant(~unknown)
+        canvas = tf.constant(canvas)
+        for i in range(self.h):
+            self._rows[self._deepest(i)](canvas, tf.constant(i))
+            for j in range(self.w):
+                seed_ij = step_seed(base, i * self.w + j, 1, 0)
+                canvas = self._steps[self._deepest(i, j)](canvas, known, tf.constant(i), tf.constant(j), seed_ij)
+        return canvas.numpy()
+
+
+SAMPLERS = {"pixelsnail": PixelSNAILSampler, "gated_pixelcnn": GatedPixelCNNSampler,
+            "pixelcnn_pp": PixelCNNPPSampler}
 
 
 def cached_sampler(model, batch):

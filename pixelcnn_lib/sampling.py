@@ -4,7 +4,7 @@ Sampling is sequential: pixel by pixel in raster order and, for heads whose
 channels are coupled inside the network (the 256-way softmax of PixelCNN),
 channel by channel. ``method="naive"`` runs the whole model on the current
 canvas at each step and draws only the next (sub-)pixel from the head;
-``method="cached"`` (PixelSNAIL, Gated PixelCNN) keeps every layer's earlier
+``method="cached"`` (PixelSNAIL, Gated PixelCNN, PixelCNN++) keeps every layer's earlier
 results and computes only the new position (``cached_sampling.py``). Both make
 the same draws from the same seed, from parameters that agree up to float
 rounding (which, very rarely, moves a draw sitting on a bin boundary by one level).

@@ -44,7 +44,8 @@ def number(cell):
 def test_sampling_benchmark_reports_naive_and_cached_for_each_model_and_size():
     out = run_benchmark("sampling.py", "--sizes", 8, "--naive-steps", 3, "--batch", 2)
     rows = table(out)
-    assert [(r[0], r[1]) for r in rows] == [("pixelsnail", "8x8x3"), ("gated_pixelcnn", "8x8x3")]
+    assert [(r[0], r[1]) for r in rows] == [("pixelsnail", "8x8x3"), ("gated_pixelcnn", "8x8x3"),
+                                            ("pixelcnn_pp", "8x8x3")]
     for row in rows:
         naive, cached, speedup = number(row[3]), number(row[5]), number(row[7])
         assert naive > 0 and cached > 0 and row[3].endswith("*")  # naive scaled from 3 of 64 steps

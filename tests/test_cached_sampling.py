@@ -10,10 +10,12 @@ CASES = [
     ("pixelsnail", (8, 8, 1), dict(filters=16, depth=1, resnets_per_block=2, variant="multihead", num_heads=4)),
     ("gated_pixelcnn", (8, 8, 3), dict(filters=12, depth=3, head_filters=24)),
     ("gated_pixelcnn", (8, 8, 1), dict(filters=12, depth=3, head_filters=24, kernel=3)),
+    ("pixelcnn_pp", (8, 8, 3), dict(filters=16, depth=1, levels=2, num_mixtures=3)),
+    ("pixelcnn_pp", (8, 8, 1), dict(filters=8, depth=2, levels=3, num_mixtures=2)),
 ]
 
 
-@pytest.fixture(scope="module", params=CASES, ids=lambda c: f"{c[0]}-{c[1][-1]}ch-{c[2].get('variant', '')}")
+@pytest.fixture(scope="module", params=CASES, ids=lambda c: f"{c[0]}-{c[1][-1]}ch-{c[2].get('variant', '')}{c[2].get('levels', '')}")
 def model(request):
     name, shape, hparams = request.param
     model = pl.build_model(name, shape, **hparams)
@@ -52,7 +54,7 @@ def test_cached_sampler_is_reusable_and_seeded(model):
 
 
 def test_unsupported_model_and_method():
-    model = pl.build_model("pixelcnn_pp", (8, 8, 1), filters=8, depth=1)
+    model = pl.build_model("pixelcnn", (8, 8, 1), filters=8, depth=1)
     with pytest.raises(ValueError, match="cached sampling is available for"):
         pl.sample(model, 1, method="cached")
     with pytest.raises(ValueError, match="method must be one of"):
