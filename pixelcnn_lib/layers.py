@@ -119,7 +119,6 @@ def _convolve_in_precision(conv, x, kernel):
     return tf.cast(conv(tf.cast(x, dtype), tf.cast(kernel, dtype)), x.dtype)
 
 
-
 class WeightNormConv2D(keras.layers.Layer):
     """Convolution with weight normalisation, explicit padding and an optional mask.
 
