@@ -241,14 +241,23 @@ class _RowBlock:
 
 
 class _AttentionCache:
-    """A ``CausalSelfAttention`` layer, frozen, with the keys and values of earlier pixels."""
+    """A ``CausalSelfAttention`` layer, frozen, with the keys and values of earlier pixels.
+
+    Keys and values are kept for all N positions, so one step is two small
+    batched matrix products over the whole cache with the positions not yet
+    drawn masked out (as in the model's own forward pass), and storing a
+    position is an in-place scatter.
+    """
 
     def __init__(self, att, batch, n):
         self.att = att
+        self.n = n
         self.q_block, self.kv_block = _PointwiseBlock(att.q_block), _PointwiseBlock(att.kv_block)
         self.q_nin, self.kv_nin = Dense(att.q_nin), Dense(att.kv_nin)
-        self.keys = tf.Variable(tf.zeros((n, batch, att.num_heads, att.key_dim)), trainable=False)
-        self.values = tf.Variable(tf.zeros((n, batch, att.num_heads, att.value_dim)), trainable=False)
+        self.keys = tf.Variable(tf.zeros((batch, att.num_heads, n, att.key_dim)), trainable=False)
+        self.values = tf.Variable(tf.zeros((batch, att.num_heads, n, att.value_dim)), trainable=False)
+        heads = np.arange(batch * att.num_heads)
+        self.slots = tf.constant(np.stack([heads // att.num_heads, heads % att.num_heads], 1), tf.int32)
 
     def reset(self):
         for part in (self.q_block, self.kv_block, self.q_nin, self.kv_nin):
@@ -257,15 +266,15 @@ class _AttentionCache:
         self.values.assign(tf.zeros_like(self.values))
 
     def attend(self, features, background, p):
-        """Output at position p (B, heads * dv) from the pixels before p."""
+        """Output at position p (B, heads * dv) from the pixels before p (zeros for the first pixel)."""
         att = self.att
         q = self.q_nin(self.q_block(tf.concat([features, background], -1)))
-        q = tf.reshape(q, (-1, att.num_heads, att.key_dim))
-        earlier = tf.range(p)
-        keys = self.keys.sparse_read(earlier)  # (p, B, heads, dk); empty for the first pixel
-        values = self.values.sparse_read(earlier)
-        logits = tf.einsum("bhd,pbhd->bhp", q, keys) / np.sqrt(att.key_dim)
-        mixed = tf.einsum("bhp,pbhd->bhd", tf.nn.softmax(logits, axis=-1), values)
+        q = tf.reshape(q, (-1, att.num_heads, 1, att.key_dim))
+        earlier = tf.range(self.n) < p  # (N,)
+        logits = tf.matmul(q, self.keys, transpose_b=True) / np.sqrt(att.key_dim)  # (B, heads, 1, N)
+        logits = tf.where(earlier, logits, tf.constant(-1e9))
+        weights = tf.nn.softmax(logits, axis=-1) * tf.cast(earlier, tf.float32)
+        mixed = tf.matmul(weights, self.values)  # (B, heads, 1, dv)
         return tf.reshape(mixed, (-1, att.num_heads * att.value_dim))
 
     def append(self, image, features, background, p):
@@ -273,8 +282,9 @@ class _AttentionCache:
         att = self.att
         kv = self.kv_nin(self.kv_block(tf.concat([image, features, background], -1)))
         k, v = tf.split(kv, [att.num_heads * att.key_dim, att.num_heads * att.value_dim], -1)
-        self.keys.scatter_update(tf.IndexedSlices(tf.reshape(k, (1, -1, att.num_heads, att.key_dim)), p[None]))
-        self.values.scatter_update(tf.IndexedSlices(tf.reshape(v, (1, -1, att.num_heads, att.value_dim)), p[None]))
+        where = tf.concat([self.slots, tf.fill([tf.shape(self.slots)[0], 1], p)], 1)  # (B * heads, 3)
+        self.keys.scatter_nd_update(where, tf.reshape(k, (-1, att.key_dim)))
+        self.values.scatter_nd_update(where, tf.reshape(v, (-1, att.value_dim)))
 
 
 def _write_pixel(canvas, i, j, pixel):
