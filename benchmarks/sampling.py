@@ -32,18 +32,14 @@ from pixelcnn_lib.sampling import _sampling_step
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def small_pixelsnail(size):
-    cfg = json.loads((ROOT / "configs" / "pixelsnail_cpu.json").read_text())
-    return pl.build_model("pixelsnail", (size, size, 3), filters=cfg["filters"], depth=cfg["depth"], **cfg["hparams"])
+def from_cpu_config(name, size):
+    """The model of configs/<name>_cpu.json for size x size RGB images."""
+    cfg = json.loads((ROOT / "configs" / f"{name}_cpu.json").read_text())
+    return pl.build_model(name, (size, size, 3), filters=cfg["filters"], depth=cfg["depth"], **cfg["hparams"])
 
 
 def small_gated(size):
     return pl.build_model("gated_pixelcnn", (size, size, 3), filters=48, depth=6, head_filters=128)
-
-
-def small_pixelcnn_pp(size):
-    cfg = json.loads((ROOT / "configs" / "pixelcnn_pp_cpu.json").read_text())
-    return pl.build_model("pixelcnn_pp", (size, size, 3), filters=cfg["filters"], depth=cfg["depth"], **cfg["hparams"])
 
 
 def time_naive(model, batch, steps):
@@ -84,8 +80,7 @@ def measure(args):
     """Child process: time one (model, size, method) with that method's threading."""
     if THREADS[args.method]:
         tf.config.threading.set_inter_op_parallelism_threads(THREADS[args.method])
-    builders = {"pixelsnail": small_pixelsnail, "gated_pixelcnn": small_gated, "pixelcnn_pp": small_pixelcnn_pp}
-    model = builders[args.model](args.size)
+    model = small_gated(args.size) if args.model == "gated_pixelcnn" else from_cpu_config(args.model, args.size)
     if args.method == "naive":
         seconds, extrapolated = time_naive(model, args.batch, args.naive_steps)
     else:

@@ -106,9 +106,10 @@ class WindowCache:
 class RowCache:
     """The input of one vertical-stack convolution, computed a whole row at a time.
 
-    Stored as an image (B, H + pads, W + pads, C); ``write_row`` stores input
-    row i and ``conv_row(i)`` returns output row i (B, W, F). For a stride-2
-    layer, ``conv_row(2 * a)`` is its output row a (B, W / 2, F).
+    Stored as an image (B, H + pads, W + pads, C); ``write(i, x)`` stores input
+    row i and ``conv_at(i)`` returns output row i (B, W, F): the interface of
+    ``WindowCache`` with a row for a position. For a stride-2 layer,
+    ``conv_at(2 * a)`` is its output row a (B, W / 2, F).
     """
 
     def __init__(self, conv, batch, height, width, in_channels):
@@ -125,11 +126,11 @@ class RowCache:
     def reset(self):
         self.values.assign(tf.zeros_like(self.values))
 
-    def write_row(self, i, x):
+    def write(self, i, x):
         """x: (B, W, C), the input row i."""
         self.values[:, i + self.top, self.left : self.left + self.width, :].assign(x)
 
-    def conv_row(self, i):
+    def conv_at(self, i):
         window = self.values[:, i : i + self.kh, :, :]
         y = tf.nn.conv2d(window, self.conv.kernel(), strides=(1, 1, self.column_stride, 1), padding="VALID")
         return y[:, 0] + self.conv.b
@@ -153,10 +154,9 @@ class _RowMap:
 
     def write(self, i, j, x):
         """x: (B, F) at (i, j)."""
-        row = self.read_row(i)
-        width = tf.shape(row)[1]
-        row = tf.where(tf.equal(tf.range(width), j)[None, :, None], x[:, None, :], row)
-        self.write_row(i, row)
+        batch = tf.shape(x)[0]
+        where = tf.stack([tf.fill([batch], i), tf.range(batch), tf.fill([batch], j)], 1)
+        self.values.scatter_nd_update(where, x)
 
     def read(self, i, j):
         return tf.gather(self.read_row(i), j, axis=1)
@@ -190,13 +190,17 @@ class _PointwiseBlock:
         return x + L.gated_activation(self.conv2(L.concat_elu(c)))
 
 
-class _ShiftedBlock:
-    """A ``GatedResidualBlock`` of shifted convolutions, with caches for both, one position at a time."""
+class _CachedBlock:
+    """A ``GatedResidualBlock`` of shifted convolutions with a cache for each.
 
-    def __init__(self, block, batch, h, w):
+    ``cache`` is ``WindowCache`` (one position (i, j) per step) or
+    ``RowCache`` (one row i per step); ``step`` takes that position.
+    """
+
+    def __init__(self, block, cache, batch, h, w):
         f = block.filters
-        self.conv1 = WindowCache(block.conv1, batch, h, w, 2 * f)
-        self.conv2 = WindowCache(block.conv2, batch, h, w, 2 * f)
+        self.conv1 = cache(block.conv1, batch, h, w, 2 * f)
+        self.conv2 = cache(block.conv2, batch, h, w, 2 * f)
         self.aux = Dense(block.aux_nin) if block.has_aux else None
 
     def reset(self):
@@ -205,39 +209,14 @@ class _ShiftedBlock:
         if self.aux is not None:
             self.aux.refresh()
 
-    def step(self, x, i, j, aux=None):
-        """x, aux: (B, C) at (i, j) -> the block's output there."""
-        self.conv1.write(i, j, L.concat_elu(x))
-        c = self.conv1.conv_at(i, j)
+    def step(self, x, *position, aux=None):
+        """x, aux: the block's inputs at ``position`` ((B, C), or (B, W, C) for a row) -> its output there."""
+        self.conv1.write(*position, L.concat_elu(x))
+        c = self.conv1.conv_at(*position)
         if aux is not None:
             c = c + self.aux(L.concat_elu(aux))
-        self.conv2.write(i, j, L.concat_elu(c))
-        return x + L.gated_activation(self.conv2.conv_at(i, j))
-
-
-class _RowBlock:
-    """A ``GatedResidualBlock`` of down-shifted convolutions, one whole row at a time."""
-
-    def __init__(self, block, batch, h, w):
-        f = block.filters
-        self.conv1 = RowCache(block.conv1, batch, h, w, 2 * f)
-        self.conv2 = RowCache(block.conv2, batch, h, w, 2 * f)
-        self.aux = Dense(block.aux_nin) if block.has_aux else None
-
-    def reset(self):
-        self.conv1.reset()
-        self.conv2.reset()
-        if self.aux is not None:
-            self.aux.refresh()
-
-    def row(self, x, i, aux=None):
-        """x, aux: (B, W, C), row i -> the block's output row."""
-        self.conv1.write_row(i, L.concat_elu(x))
-        c = self.conv1.conv_row(i)
-        if aux is not None:
-            c = c + self.aux(L.concat_elu(aux))
-        self.conv2.write_row(i, L.concat_elu(c))
-        return x + L.gated_activation(self.conv2.conv_row(i))
+        self.conv2.write(*position, L.concat_elu(c))
+        return x + L.gated_activation(self.conv2.conv_at(*position))
 
 
 class _AttentionCache:
@@ -308,7 +287,7 @@ class PixelSNAILSampler:
         self.h, self.w, self.c = h, w, c
         self.input_down = WindowCache(model.in_down, batch, h, w, c + 1)
         self.input_right = WindowCache(model.in_right, batch, h, w, c + 1)
-        self.resnets = [[_ShiftedBlock(b, batch, h, w) for b in blocks] for blocks in model.resnets]
+        self.resnets = [[_CachedBlock(b, WindowCache, batch, h, w) for b in blocks] for blocks in model.resnets]
         self.attentions = [_AttentionCache(att, batch, h * w) for att in model.attentions]
         self.merges = [_PointwiseBlock(m) for m in model.merges]
         self.out = Dense(model.out)
@@ -391,12 +370,12 @@ class GatedPixelCNNSampler:
         # layer 0 reads the image rows above: row i-1 is stored at row i (the model's down_shift)
         above = tf.maximum(i - 1, 0)
         first = self.v_rows[0]
-        first.write_row(i, to_unit_range(canvas[:, above]) * tf.cast(i > 0, tf.float32))
-        v_pre = first.conv_row(i) * tf.cast(i > 0, tf.float32)  # down_shift leaves row 0 at zero
+        first.write(i, to_unit_range(canvas[:, above]) * tf.cast(i > 0, tf.float32))
+        v_pre = first.conv_at(i) * tf.cast(i > 0, tf.float32)  # down_shift leaves row 0 at zero
         outputs = [v_pre]
         for cache in self.v_rows[1:]:
-            cache.write_row(i, L.gated_activation(v_pre))
-            v_pre = cache.conv_row(i)
+            cache.write(i, L.gated_activation(v_pre))
+            v_pre = cache.conv_at(i)
             outputs.append(v_pre)
         self.v_pre.assign(tf.transpose(tf.stack(outputs), [2, 0, 1, 3]))  # (W, layers, B, 2F)
 
@@ -461,17 +440,17 @@ class PixelCNNPPSampler:
 
         # the u stream, row by row; down-pass lists are indexed by level (model.dn_u[k] is level levels-1-k)
         self.u_in = RowCache(model.u_in, batch, h, w, c + 1)
-        self.up_u = [[_RowBlock(b, batch, *size[r]) for b in model.up_u[r]] for r in range(levels)]
+        self.up_u = [[_CachedBlock(b, RowCache, batch, *size[r]) for b in model.up_u[r]] for r in range(levels)]
         self.up_u_out = [maps(model.up_u[r], r) for r in range(levels)]
         self.u_down = [RowCache(model.down_u_sample[r], batch, *size[r], f) for r in range(levels - 1)]
-        self.dn_u = [[_RowBlock(b, batch, *size[r]) for b in model.dn_u[levels - 1 - r]] for r in range(levels)]
+        self.dn_u = [[_CachedBlock(b, RowCache, batch, *size[r]) for b in model.dn_u[levels - 1 - r]] for r in range(levels)]
         self.dn_u_out = [maps(model.dn_u[levels - 1 - r], r) for r in range(levels)]
         # the ul stream, position by position
         self.ul_in_down = WindowCache(model.ul_in_down, batch, h, w, c + 1)
         self.ul_in_right = WindowCache(model.ul_in_right, batch, h, w, c + 1)
-        self.up_ul = [[_ShiftedBlock(b, batch, *size[r]) for b in model.up_ul[r]] for r in range(levels)]
+        self.up_ul = [[_CachedBlock(b, WindowCache, batch, *size[r]) for b in model.up_ul[r]] for r in range(levels)]
         self.ul_down = [WindowCache(model.down_ul_sample[r], batch, *size[r], f) for r in range(levels - 1)]
-        self.dn_ul = [[_ShiftedBlock(b, batch, *size[r]) for b in model.dn_ul[levels - 1 - r]] for r in range(levels)]
+        self.dn_ul = [[_CachedBlock(b, WindowCache, batch, *size[r]) for b in model.dn_ul[levels - 1 - r]] for r in range(levels)]
         # the down pass's result at each coarse level, read by the transposed convolution to the level above
         self.u_result = [None] + [_RowMap(batch, *size[r], f) for r in range(1, levels)]
         self.ul_result = [None] + [_RowMap(batch, *size[r], f) for r in range(1, levels)]
@@ -504,20 +483,20 @@ class PixelCNNPPSampler:
         model, top = self.model, self.levels - 1
         above = tf.maximum(i - 1, 0)
         x = to_unit_range(canvas[:, above]) * tf.cast(i > 0, tf.float32)
-        self.u_in.write_row(above, tf.concat([x, tf.ones_like(x[..., :1]) * tf.cast(i > 0, tf.float32)], -1))
-        u = self.u_in.conv_row(above) * tf.cast(i > 0, tf.float32)  # the model's down_shift: row 0 is zero
+        self.u_in.write(above, tf.concat([x, tf.ones_like(x[..., :1]) * tf.cast(i > 0, tf.float32)], -1))
+        u = self.u_in.conv_at(above) * tf.cast(i > 0, tf.float32)  # the model's down_shift: row 0 is zero
         skips = [[u]] + [[] for _ in range(top)]
         for r in range(deepest + 1):  # up pass
             a = i // 2**r
             if r > 0:
-                u = self.u_down[r - 1].conv_row(2 * a)
+                u = self.u_down[r - 1].conv_at(2 * a)
                 skips[r].append(u)
             for block, out in zip(self.up_u[r], self.up_u_out[r]):
-                u = block.row(u, a)
+                u = block.step(u, a)
                 out.write_row(a, u)
                 skips[r].append(u)
             if r < top:
-                self.u_down[r].write_row(a, u)
+                self.u_down[r].write(a, u)
         for r in range(deepest, -1, -1):  # down pass
             a = i // 2**r
             if r == top:
@@ -526,7 +505,7 @@ class PixelCNNPPSampler:
                 coarse = self.u_result[r + 1].read_row(a // 2)[:, None]
                 u = model.up_u_sample[top - 1 - r](coarse)[:, a % 2]
             for block, out in zip(self.dn_u[r], self.dn_u_out[r]):
-                u = block.row(u, a, aux=skips[r].pop())
+                u = block.step(u, a, aux=skips[r].pop())
                 out.write_row(a, u)
             if r > 0:
                 self.u_result[r].write_row(a, u)
