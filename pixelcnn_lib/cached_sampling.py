@@ -174,6 +174,7 @@ class _PointwiseBlock:
     """A ``GatedResidualBlock`` of 1x1 convolutions, frozen, on (B, C) vectors."""
 
     def __init__(self, block):
+        self.f = block.nonlinearity
         self.conv1 = Dense(block.conv1)
         self.conv2 = Dense(block.conv2)
         self.aux = Dense(block.aux_nin) if block.has_aux else None
@@ -184,10 +185,11 @@ class _PointwiseBlock:
                 d.refresh()
 
     def __call__(self, x, aux=None):
-        c = self.conv1(L.concat_elu(x))
+        f = self.f
+        c = self.conv1(f(x))
         if aux is not None:
-            c = c + self.aux(L.concat_elu(aux))
-        return x + L.gated_activation(self.conv2(L.concat_elu(c)))
+            c = c + self.aux(f(aux))
+        return x + L.sigmoid_gate(self.conv2(f(c)))
 
 
 class _CachedBlock:
@@ -198,9 +200,10 @@ class _CachedBlock:
     """
 
     def __init__(self, block, cache, batch, h, w):
-        f = block.filters
-        self.conv1 = cache(block.conv1, batch, h, w, 2 * f)
-        self.conv2 = cache(block.conv2, batch, h, w, 2 * f)
+        width = block.widening * block.filters  # channels after the block's nonlinearity
+        self.f = block.nonlinearity
+        self.conv1 = cache(block.conv1, batch, h, w, width)
+        self.conv2 = cache(block.conv2, batch, h, w, width)
         self.aux = Dense(block.aux_nin) if block.has_aux else None
 
     def reset(self):
@@ -211,12 +214,13 @@ class _CachedBlock:
 
     def step(self, x, *position, aux=None):
         """x, aux: the block's inputs at ``position`` ((B, C), or (B, W, C) for a row) -> its output there."""
-        self.conv1.write(*position, L.concat_elu(x))
+        f = self.f
+        self.conv1.write(*position, f(x))
         c = self.conv1.conv_at(*position)
         if aux is not None:
-            c = c + self.aux(L.concat_elu(aux))
-        self.conv2.write(*position, L.concat_elu(c))
-        return x + L.gated_activation(self.conv2.conv_at(*position))
+            c = c + self.aux(f(aux))
+        self.conv2.write(*position, f(c))
+        return x + L.sigmoid_gate(self.conv2.conv_at(*position))
 
 
 class _AttentionCache:

@@ -144,7 +144,8 @@ def load_training_log(name="pixelsnail_cifar10"):
     """The training log (log.csv) of a shipped model, as a dict of float arrays.
 
     Keys: step, bits_per_dim, learning_rate, images_per_second,
-    elapsed_seconds, val_bits_per_dim (NaN where not measured).
+    elapsed_seconds, val_bits_per_dim (averaged weights) and
+    val_raw_bits_per_dim (raw weights), NaN where not measured.
     """
     import csv
     import io
@@ -153,9 +154,9 @@ def load_training_log(name="pixelsnail_cifar10"):
         raise ValueError(f"unknown pretrained model {name!r}; available: {sorted(PRETRAINED)}")
     text = _asset(PRETRAINED[name].replace(".npz", "_log.csv")).read_text()
     rows = list(csv.DictReader(io.StringIO(text)))
-    return {key: np.array([float(r[key]) if r[key] != "" else np.nan for r in rows])
+    return {key: np.array([float(r[key]) if r.get(key) not in ("", None) else np.nan for r in rows])
             for key in ("step", "bits_per_dim", "learning_rate", "images_per_second", "elapsed_seconds",
-                        "val_bits_per_dim")}
+                        "val_bits_per_dim", "val_raw_bits_per_dim")}
 
 
 def load_pretrained(name="pixelsnail_cifar10"):

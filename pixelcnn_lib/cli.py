@@ -45,14 +45,23 @@ def build_parser():
     t.add_argument("--depth", type=int)
     t.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
                    help="any other model hyper-parameter, e.g. --hparam dropout=0.1 (repeatable)")
-    t.add_argument("--learning-rate", type=float)
-    t.add_argument("--lr-decay", type=float, help="learning-rate factor per step")
+    t.add_argument("--learning-rate", type=float, help="peak learning rate (default 0.001)")
+    t.add_argument("--schedule", choices=("exponential", "cosine"),
+                   help="exponential: times --lr-decay every step (the papers'); cosine: linear warm-up over "
+                        "--warmup-steps, then a half cosine to 0 at the last step (default exponential)")
+    t.add_argument("--warmup-steps", type=int, help="steps of linear warm-up (cosine schedule)")
+    t.add_argument("--lr-decay", type=float, help="learning-rate factor per step (exponential schedule)")
+    t.add_argument("--beta-1", type=float, help="Adam's first-moment decay (default 0.95, as in the references)")
+    t.add_argument("--beta-2", type=float, help="Adam's second-moment decay (default 0.9995)")
+    t.add_argument("--epsilon", type=float, help="Adam's epsilon (default 1e-7)")
     t.add_argument("--ema-decay", type=float, help="Polyak averaging decay per step")
     t.add_argument("--init-batch-size", type=int, help="images for the data-dependent initialisation")
     t.add_argument("--checkpoint-every", type=int)
     t.add_argument("--log-every", type=int)
-    t.add_argument("--val-every", type=int)
+    t.add_argument("--val-every", type=int, help="validate every N steps (independent of --log-every)")
+    t.add_argument("--val-size", type=int, help="validation images, a seeded subset balanced over classes (500)")
     t.add_argument("--seed", type=int)
+    t.add_argument("--time-limit", type=float, help="stop after this many seconds of training (0: none)")
     t.add_argument("--flip", action="store_true", default=None, help="random horizontal flips")
     t.add_argument("--xla", action="store_true", default=None, help="compile the training step with XLA")
     t.add_argument("--conv-precision", choices=("float32", "bfloat16"), default=None,
@@ -95,8 +104,11 @@ def build_parser():
     return parser
 
 
-TRAIN_KEYS = ("steps", "epochs", "batch_size", "learning_rate", "lr_decay", "ema_decay", "init_batch_size",
-              "checkpoint_every", "log_every", "val_every", "seed", "flip", "xla", "conv_precision")
+TRAIN_KEYS = ("steps", "epochs", "batch_size", "learning_rate", "schedule", "warmup_steps", "lr_decay", "beta_1",
+              "beta_2", "epsilon", "ema_decay", "init_batch_size", "checkpoint_every", "log_every", "val_every",
+              "val_size", "seed", "time_limit", "flip", "xla", "conv_precision")
+OTHER_KEYS = ("model", "data", "val_data", "image_size", "channels", "output", "filters", "depth", "hparams",
+              "distribute", "cpu_devices", "resume", "export")
 
 
 def _parse_value(text):
@@ -114,6 +126,10 @@ def _train(args):
     from .models import MODELS
 
     options = load_config_file(args.config) if args.config else {}
+    unknown = sorted(set(options) - set(TRAIN_KEYS) - set(OTHER_KEYS))
+    if unknown:
+        raise SystemExit(f"error: {args.config} has unknown key(s) {unknown}; known keys are "
+                         f"{sorted(TRAIN_KEYS + OTHER_KEYS)}")
     cli = {k: v for k, v in vars(args).items() if v is not None}
     options.update({k: v for k, v in cli.items() if k not in ("hparam", "config", "command", "threads")})
     for key in ("model", "data", "image_size"):
@@ -139,7 +155,9 @@ def _train(args):
     strategy = _strategy(options.get("distribute", "none"), options.get("cpu_devices"))
     size = int(options["image_size"])
     images = load_source(options["data"], "train", size, options.get("channels"))
-    val = load_source(options["val_data"], "test", size, images.shape[-1]) if options.get("val_data") else None
+    val, val_labels = None, None
+    if options.get("val_data"):
+        val, val_labels = _load_with_labels(options["val_data"], size, images.shape[-1])
     channels = images.shape[-1]
     config = TrainConfig(**{k: options[k] for k in TRAIN_KEYS if k in options})
     if config.steps is None and config.epochs is None:
@@ -148,13 +166,26 @@ def _train(args):
     if strategy is not None:
         print(f"tf.distribute: {type(strategy).__name__} over {strategy.num_replicas_in_sync} replicas", flush=True)
     result = train({"model": name, "image_shape": [size, size, channels], **hparams}, images, options["output"],
-                   config, val_images=val, resume=bool(options.get("resume")), strategy=strategy)
+                   config, val_images=val, val_labels=val_labels, resume=bool(options.get("resume")),
+                   strategy=strategy)
     if options.get("export"):
         from .checkpoints import export_weights
 
         export_weights(result["model"], options["export"], extra={"step": result["step"]})
         print(f"exported EMA weights to {options['export']}")
     print(f"finished at step {result['step']}; checkpoint in {options['output']}")
+
+
+def _load_with_labels(source, size, channels):
+    """Held-out images and, for a folder of class sub-folders, their labels (else None)."""
+    import os
+
+    from .data import BUILTIN_SOURCES, load_image_folder, load_source
+
+    if source not in BUILTIN_SOURCES and os.path.isdir(source):
+        images, labels = load_image_folder(source, size, channels, return_labels=True)
+        return images, (labels if len(np.unique(labels)) > 1 else None)
+    return load_source(source, "test", size, channels), None
 
 
 def _strategy(kind, cpu_devices):

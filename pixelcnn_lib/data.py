@@ -92,8 +92,14 @@ def find_image_files(root):
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def load_image_folder(root, image_size, channels=3, mode="resize", limit=None):
+def load_image_folder(root, image_size, channels=3, mode="resize", limit=None, return_labels=False):
     """Load every readable image under ``root`` as uint8 (N, S, S, channels).
+
+    Files are read in sorted order, so a folder laid out as ``root/<class>/``
+    comes back grouped by class: draw subsets with ``subset_indices``, never by
+    slicing. With ``return_labels`` the result is ``(images, labels)``, labels
+    int (N,) indexing the sorted top-level sub-folder names (all 0 for files
+    directly in ``root``).
 
     mode: "resize" squashes the whole image to S x S; "crop" takes the largest
     centred square, then resizes it to S x S.
@@ -110,7 +116,9 @@ def load_image_folder(root, image_size, channels=3, mode="resize", limit=None):
     files = find_image_files(root)
     if limit is not None:
         files = files[:limit]
-    images, skipped = [], []
+    classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
+    class_index = {name: k for k, name in enumerate(classes)}
+    images, labels, skipped = [], [], []
     for path in files:
         try:
             with Image.open(path) as image:
@@ -127,6 +135,8 @@ def load_image_folder(root, image_size, channels=3, mode="resize", limit=None):
             skipped.append(f"{path} ({type(error).__name__})")
             continue
         images.append(array if channels == 3 else array[..., None])
+        parts = path.relative_to(root).parts
+        labels.append(class_index[parts[0]] if len(parts) > 1 else 0)
     if skipped:
         shown = ", ".join(skipped[:10]) + (f", ... ({len(skipped) - 10} more)" if len(skipped) > 10 else "")
         warnings.warn(f"skipped {len(skipped)} unreadable file(s) in {root}: {shown}", stacklevel=2)
@@ -135,7 +145,35 @@ def load_image_folder(root, image_size, channels=3, mode="resize", limit=None):
             f"no usable image in folder {str(root)!r}: found {len(files)} file(s) with suffix "
             f"{sorted(IMAGE_SUFFIXES)}, {len(skipped)} unreadable"
         )
+    if return_labels:
+        return np.stack(images), np.asarray(labels, np.int64)
     return np.stack(images)
+
+
+def subset_indices(count, size, labels=None, seed=0):
+    """Indices of a seeded random subset of ``size`` of ``count`` items (all of them if fewer).
+
+    With ``labels`` (int (count,)) the subset is balanced: the classes take
+    turns, each contributing its items in a seeded random order, so every
+    class gets ``size // classes`` items or one more (fewer only where a class
+    runs out). Use it wherever a few images stand for a data set (the
+    data-dependent initialisation, validation): data read from a folder is
+    sorted by class, and its first images are one class.
+    """
+    if count < 1:
+        raise ValueError("cannot draw a subset of an empty data set")
+    if size < 1:
+        raise ValueError(f"subset size must be positive, got {size}")
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        return np.sort(rng.permutation(count)[:size])
+    labels = np.asarray(labels)
+    if labels.shape != (count,):
+        raise ValueError(f"labels must have shape ({count},), got {labels.shape}")
+    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    rounds = max(len(members) for members in per_class)
+    order = [members[r] for r in range(rounds) for members in per_class if r < len(members)]
+    return np.sort(np.asarray(order[:size], np.int64))
 
 
 def resize_images(images, image_size):

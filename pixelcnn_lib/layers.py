@@ -44,8 +44,35 @@ def concat_elu(x):
     return tf.nn.elu(tf.concat([x, -x], axis=-1))
 
 
+NONLINEARITIES = {"concat_elu": concat_elu, "elu": tf.nn.elu, "relu": tf.nn.relu}
+"""The residual nonlinearities of the reference code (``resnet_nonlinearity`` in
+openai/pixel-cnn and neocxi/pixelsnail-public ``train.py``): PixelCNN++ uses
+``concat_elu``, the reference PixelSNAIL CIFAR-10 model ``elu``."""
+
+
+def check_nonlinearity(name):
+    """The function named ``name`` in ``NONLINEARITIES``; a clear error for anything else."""
+    if name not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {name!r}")
+    return NONLINEARITIES[name]
+
+
+def sigmoid_gate(x):
+    """a * sigmoid(b) for the two halves a, b of the channels. 2F -> F.
+
+    The gate of the gated residual block of PixelCNN++ and PixelSNAIL
+    (``gated_resnet`` in openai/pixel-cnn ``pixel_cnn_pp/nn.py``): the
+    sigmoid decides how much of the linear candidate ``a`` is added.
+    """
+    a, b = tf.split(x, 2, axis=-1)
+    return a * tf.sigmoid(b)
+
+
 def gated_activation(x, groups=1):
     """tanh(a) * sigmoid(b) for the two halves a, b of the channels. 2F -> F.
+
+    The gate of Gated PixelCNN (van den Oord et al., 2016), not of the
+    residual blocks of PixelCNN++ and PixelSNAIL (see ``sigmoid_gate``).
 
     With ``groups`` > 1 the channels form ``groups`` contiguous blocks (the RGB
     channel groups of a masked PixelCNN) and each block is gated within itself,
@@ -388,21 +415,29 @@ class Dropout(keras.layers.Dropout):
 class GatedResidualBlock(keras.layers.Layer):
     """The gated residual block of PixelCNN++ and PixelSNAIL.
 
-    out = x + a * sigmoid(b), where [a, b] = conv2(dropout(concat_elu(
-    conv1(concat_elu(x)) + nin(concat_elu(aux))))). ``filters`` must equal the
-    channel count of ``x`` (the block is residual). ``conv`` is a factory
-    ``conv(filters, **kw) -> layer`` (e.g. ``DownShiftedConv2D``), which decides
-    what the block may see. ``aux`` is an optional second input of the same
-    height and width (the other stream, a skip connection, or the attention
-    output), given when the block is built with ``has_aux=True``; it enters
-    through a 1x1 convolution, so it must itself be causal.
+    out = x + a * sigmoid(b), where [a, b] = conv2(dropout(f(conv1(f(x)) +
+    nin(f(aux))))), as in ``gated_resnet`` of openai/pixel-cnn
+    (``pixel_cnn_pp/nn.py``) and neocxi/pixelsnail-public. ``f`` is the
+    ``nonlinearity``: "concat_elu" (PixelCNN++; it doubles the channels, so the
+    convolutions see 2F inputs) or "elu" (the reference PixelSNAIL CIFAR-10
+    model; F inputs). ``filters`` must equal the channel count of ``x`` (the
+    block is residual). ``conv`` is a factory ``conv(filters, **kw) -> layer``
+    (e.g. ``DownShiftedConv2D``), which decides what the block may see.
+    ``aux`` is an optional second input of the same height and width (the
+    other stream, a skip connection, or the attention output), given when the
+    block is built with ``has_aux=True``; it enters through a 1x1 convolution,
+    so it must itself be causal.
     """
 
-    def __init__(self, filters, conv=NetworkInNetwork, dropout=0.0, has_aux=False, **kwargs):
+    def __init__(self, filters, conv=NetworkInNetwork, dropout=0.0, has_aux=False, nonlinearity="concat_elu",
+                 **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.dropout_rate = float(dropout)
         self.has_aux = bool(has_aux)
+        self.nonlinearity_name = nonlinearity
+        self.nonlinearity = check_nonlinearity(nonlinearity)
+        self.widening = 2 if nonlinearity == "concat_elu" else 1  # channels out of f per channel in
         self.conv1 = conv(self.filters)
         self.conv2 = conv(2 * self.filters, init_scale=0.1)
         self.aux_nin = NetworkInNetwork(self.filters) if self.has_aux else None
@@ -416,43 +451,50 @@ class GatedResidualBlock(keras.layers.Layer):
             raise ValueError(f"GatedResidualBlock built for {self.filters} channels got {x.shape[-1]}")
         if (aux is not None) != self.has_aux:
             raise ValueError(f"GatedResidualBlock built with has_aux={self.has_aux} was called with aux={aux is not None}")
-        c = self.conv1(concat_elu(x))
+        f = self.nonlinearity
+        c = self.conv1(f(x))
         if aux is not None:
-            c = c + self.aux_nin(concat_elu(aux))
-        c = concat_elu(c)
+            c = c + self.aux_nin(f(aux))
+        c = f(c)
         if self.dropout_rate > 0:
             c = self.dropout(c, training=training)
-        return x + gated_activation(self.conv2(c))
+        return x + sigmoid_gate(self.conv2(c))
 
 
 class CausalSelfAttention(keras.layers.Layer):
     """Causal attention over all earlier pixels, as in PixelSNAIL (Chen et al., 2017).
 
     Queries come from the current features and the two coordinate channels;
-    keys and values from the raw input image, the features and the coordinate
-    channels. Each is first passed through a gated residual block of 1x1
-    convolutions. Pixel p attends only to pixels strictly before it in raster
-    order: the keys contain the raw pixel value, so p must not see itself.
-    The first pixel attends to nothing and gets zeros.
+    keys and values from the raw input image, the features and the
+    coordinate channels. Each is first passed through a gated residual block
+    of 1x1 convolutions, then a 1x1 projection. Pixel p attends only to pixels
+    strictly before it in raster order: the keys contain the raw pixel value,
+    so p must not see itself. The first pixel attends to nothing and gets
+    zeros.
 
-    ``num_heads=1, key_dim=16, value_dim=filters`` is the original "small key"
-    variant; more heads with ``key_dim = value_dim = filters // heads`` is the
-    multi-head variant.
+    ``num_heads=1, key_dim=16, value_dim=filters // 2`` is the reference
+    "small key" attention (``_base_noup_smallkey_spec`` in
+    neocxi/pixelsnail-public ``pixel_cnn_pp/model.py``). ``attention_dropout``
+    drops attention weights in training (rosinality's ``CausalAttention``).
 
     call(features (B,H,W,filters), image (B,H,W,image_channels) in [-1,1])
         -> (B,H,W, heads*value_dim)
     """
 
-    def __init__(self, filters, image_channels, num_heads=1, key_dim=16, value_dim=None, dropout=0.0, **kwargs):
+    def __init__(self, filters, image_channels, num_heads=1, key_dim=16, value_dim=None, dropout=0.0,
+                 attention_dropout=0.0, nonlinearity="concat_elu", **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.num_heads = int(num_heads)
         self.key_dim = int(key_dim)
         self.value_dim = int(value_dim or self.filters // self.num_heads)
-        self.kv_block = GatedResidualBlock(image_channels + self.filters + 2, NetworkInNetwork, dropout)
-        self.q_block = GatedResidualBlock(self.filters + 2, NetworkInNetwork, dropout)
+        self.attention_dropout_rate = float(attention_dropout)
+        self.kv_block = GatedResidualBlock(image_channels + self.filters + 2, NetworkInNetwork, dropout,
+                                           nonlinearity=nonlinearity)
+        self.q_block = GatedResidualBlock(self.filters + 2, NetworkInNetwork, dropout, nonlinearity=nonlinearity)
         self.kv_nin = NetworkInNetwork(self.num_heads * (self.key_dim + self.value_dim))
         self.q_nin = NetworkInNetwork(self.num_heads * self.key_dim)
+        self.attention_dropout = Dropout(self.attention_dropout_rate)
 
     def build(self, input_shape):
         pass  # the sub-layers build themselves on first call
@@ -475,6 +517,8 @@ class CausalSelfAttention(keras.layers.Layer):
         logits = tf.matmul(q, keys, transpose_b=True) / np.sqrt(dk)
         logits = tf.where(mask > 0, logits, tf.fill(tf.shape(logits), -1e9))
         weights = tf.nn.softmax(logits, axis=-1) * mask  # the first pixel keeps all-zero weights
+        if self.attention_dropout_rate > 0:
+            weights = self.attention_dropout(weights, training=training)
         mixed = tf.matmul(weights, values)  # (B, heads, N, dv)
         mixed = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), tf.stack([b, h, w, heads * dv]))
         return mixed

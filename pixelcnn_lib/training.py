@@ -23,14 +23,15 @@ import numpy as np
 import tensorflow as tf
 
 from . import checkpoints as ckpt
-from .data import make_dataset
+from .data import make_dataset, subset_indices
 from .distributions import to_unit_range
 from .layers import CONV_PRECISIONS, conv_precision
 from .models import build_model, data_dependent_init
 from .validation import check_images
 
 LOG_FIELDS = ["step", "epoch", "bits_per_dim", "learning_rate", "images_per_second", "elapsed_seconds",
-              "val_bits_per_dim"]
+              "val_bits_per_dim", "val_raw_bits_per_dim"]
+SCHEDULES = ("exponential", "cosine")
 
 
 class TrainingDiverged(RuntimeError):
@@ -44,17 +45,21 @@ class TrainConfig:
     steps: int | None = None  # total optimisation steps; or give epochs
     epochs: int | None = None
     batch_size: int = 16  # global batch, split across replicas
-    learning_rate: float = 1e-3
-    lr_decay: float = 0.999995  # multiplied into the learning rate every step
+    learning_rate: float = 1e-3  # the peak learning rate
+    schedule: str = "exponential"  # "exponential": lr * lr_decay**step (the papers'); "cosine": to 0 at the last step
+    lr_decay: float = 0.999995  # multiplied into the learning rate every step (exponential schedule)
+    warmup_steps: int = 0  # linear warm-up from 0 to learning_rate (cosine schedule)
     beta_1: float = 0.95
     beta_2: float = 0.9995
-    ema_decay: float = 0.9995  # Polyak averaging of the weights
+    epsilon: float = 1e-7  # Keras's Adam adds it to sqrt(v); the references add 1e-6 (PixelSNAIL) under the root
+    ema_decay: float = 0.9995  # Polyak averaging of the weights, warmed up: min(decay, (1 + t) / (10 + t))
     checkpoint_every: int = 500
     log_every: int = 50
-    val_every: int = 0  # 0: only at the end (when validation images are given)
-    val_size: int = 500
+    val_every: int = 0  # 0: only at the end (when validation images are given); independent of log_every
+    val_size: int = 500  # a seeded subset of the validation images, balanced over classes where they are known
     init_batch_size: int = 64  # images for the data-dependent initialisation
     seed: int = 0
+    time_limit: float = 0.0  # seconds of training (all parts of a resumed run together); 0: no limit
     flip: bool = False
     xla: bool = False
     conv_precision: str = "float32"  # "bfloat16": mixed precision, convolutions in bfloat16 (see layers.conv_precision)
@@ -62,6 +67,12 @@ class TrainConfig:
     def __post_init__(self):
         if self.conv_precision not in CONV_PRECISIONS:
             raise ValueError(f"conv_precision must be one of {CONV_PRECISIONS}, got {self.conv_precision!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.warmup_steps and self.schedule != "cosine":
+            raise ValueError("warmup_steps applies to schedule='cosine' only")
 
     def total_steps(self, num_images):
         if (self.steps is None) == (self.epochs is None):
@@ -117,10 +128,26 @@ class FusedAdam(keras.optimizers.Adam):
             beta2=tf.cast(self.beta_2, tf.float32), epsilon=tf.cast(self.epsilon, tf.float32), grad=gradient)
 
 
-def make_optimizer(config: TrainConfig):
-    schedule = keras.optimizers.schedules.ExponentialDecay(config.learning_rate, decay_steps=1,
+def learning_rate_schedule(config: TrainConfig, total_steps):
+    """The learning rate per step: the papers' exponential decay, or a fixed-budget warm-up + cosine.
+
+    "cosine" rises linearly from 0 to ``learning_rate`` over ``warmup_steps``,
+    then follows half a cosine down to 0 at ``total_steps``: the schedule for
+    runs whose length is fixed in advance, as every run of this book is.
+    """
+    if config.schedule == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(config.learning_rate, decay_steps=1,
                                                            decay_rate=config.lr_decay)
-    return FusedAdam(schedule, beta_1=config.beta_1, beta_2=config.beta_2)
+    if config.warmup_steps >= total_steps:
+        raise ValueError(f"warmup_steps ({config.warmup_steps}) must be fewer than the run's {total_steps} steps")
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=total_steps - config.warmup_steps, alpha=0.0,
+        warmup_target=config.learning_rate, warmup_steps=config.warmup_steps)
+
+
+def make_optimizer(config: TrainConfig, total_steps):
+    return FusedAdam(learning_rate_schedule(config, total_steps), beta_1=config.beta_1, beta_2=config.beta_2,
+                     epsilon=config.epsilon)
 
 
 def nll_bits_per_dim(model, images, training):
@@ -153,15 +180,27 @@ def _eval_step(model):
 
 
 class EMA:
-    """Polyak averages of a model's trainable weights: avg <- d * avg + (1 - d) * w."""
+    """Polyak averages of a model's trainable weights: avg <- d_t * avg + (1 - d_t) * w.
+
+    The decay is warmed up, d_t = min(decay, (1 + t) / (10 + t)) at update t
+    (``num_updates`` of ``tf.train.ExponentialMovingAverage``), so that the
+    average forgets the initial weights within the first few hundred steps.
+    The references average with a constant 0.9995, which over a run of a few
+    thousand steps would still carry the untrained start.
+    """
 
     def __init__(self, model, decay):
         self.decay = float(decay)
         self.variables = model.trainable_variables
         self.averages = [tf.Variable(v, trainable=False, name="ema") for v in self.variables]
 
-    def update(self):
-        d = self.decay
+    def decay_at(self, t):
+        """The decay used by update number ``t`` (0-based)."""
+        t = tf.cast(t, tf.float32)
+        return tf.minimum(self.decay, (1.0 + t) / (10.0 + t))
+
+    def update(self, t):
+        d = self.decay_at(t)
         for avg, var in zip(self.averages, self.variables):
             avg.assign(d * avg + (1.0 - d) * var)
 
@@ -186,12 +225,16 @@ class EMA:
 
 
 def train(model_config: dict, images, output_dir, config: TrainConfig = TrainConfig(), val_images=None,
-          resume=False, strategy=None, verbose=True):
+          resume=False, strategy=None, verbose=True, val_labels=None):
     """Train a model and write checkpoints and logs to ``output_dir``.
 
     model_config: ``{"model": name, "image_shape": [H, W, C], **hparams}``
       (what ``model.config`` returns).
     images: uint8 (N, H, W, C) training images.
+    val_images, val_labels: held-out images and (optional) their class
+      labels; ``config.val_size`` of them, drawn once with ``config.seed``
+      (balanced over the classes when labels are given), are evaluated with
+      the averaged and with the raw weights every ``config.val_every`` steps.
     resume: continue from ``output_dir``'s checkpoint: same step count,
       learning rate and data order as if the run had never stopped. Without
       it, an existing checkpoint is an error (nothing is overwritten).
@@ -227,7 +270,7 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
     with strategy.scope():
         name = model_config.pop("model")
         model = build_model(name, tuple(model_config.pop("image_shape")), **model_config)
-        optimizer = make_optimizer(config)
+        optimizer = make_optimizer(config, total)
         optimizer.build(model.trainable_variables)
         ema = EMA(model, config.ema_decay)
 
@@ -238,7 +281,7 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
         if verbose:
             print(f"resumed from step {start_step}", flush=True)
     else:
-        init = images[: config.init_batch_size]
+        init = images[subset_indices(len(images), config.init_batch_size, seed=config.seed)]
         data_dependent_init(model, init)
         for avg, var in zip(ema.averages, ema.variables):
             avg.assign(var)
@@ -249,12 +292,16 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
         "num_train_images": int(len(images)), "image_shape": list(model.image_shape),
     })
 
+    if val_images is not None:
+        val_images = np.asarray(check_images(val_images, model.image_shape[-1]))
+        val_images = val_images[subset_indices(len(val_images), config.val_size, val_labels, seed=config.seed)]
     train_step = _make_train_step(model, optimizer, ema, strategy, config)
     logger = _Logger(out, start_step, verbose, total)
     step = start_step
     window_loss, window_count, window_start = 0.0, 0, time.time()
     run_start = time.time() - logger.previous_elapsed
 
+    out_of_time = False
     try:
         while step < total:
             epoch, offset = divmod(step, per_epoch)
@@ -269,19 +316,30 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
                 step += 1
                 window_loss += loss
                 window_count += 1
-                if step % config.log_every == 0 or step == total:
+                out_of_time = bool(config.time_limit) and time.time() - run_start >= config.time_limit
+                last = step == total or out_of_time
+                validate = val_images is not None and (last or (config.val_every and step % config.val_every == 0))
+                if step % config.log_every == 0 or last or validate:
                     now = time.time()
-                    val = None
-                    if val_images is not None and (step == total or (config.val_every and step % config.val_every == 0)):
+                    val = val_raw = None
+                    if validate:
+                        val_raw = evaluate_bits_per_dim(model, val_images)
                         with ema.swapped_in():
-                            val = evaluate_bits_per_dim(model, val_images[: config.val_size])
+                            val = evaluate_bits_per_dim(model, val_images)
                     logger.write(step=step, epoch=epoch, bits_per_dim=window_loss / window_count,
                                  learning_rate=float(optimizer.learning_rate),
                                  images_per_second=window_count * config.batch_size / max(now - window_start, 1e-9),
-                                 elapsed_seconds=now - run_start, val_bits_per_dim=val)
+                                 elapsed_seconds=now - run_start, val_bits_per_dim=val, val_raw_bits_per_dim=val_raw)
                     window_loss, window_count, window_start = 0.0, 0, time.time()
-                if step % config.checkpoint_every == 0 or step == total:
+                if step % config.checkpoint_every == 0 or last:
                     _save(out, step, model, optimizer, ema)  # refuses non-finite weights
+                if out_of_time:
+                    break
+            if out_of_time:
+                if verbose:
+                    print(f"stopped at step {step} of {total}: the time limit of {config.time_limit:g} s is spent",
+                          flush=True)
+                break
     finally:
         logger.close()
 
@@ -317,7 +375,7 @@ def _make_train_step(model, optimizer, ema, strategy, config):
     def train_step(batch):
         per_replica = strategy.run(replica_step, args=(batch,))
         loss = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-        ema.update()
+        ema.update(optimizer.iterations - 1)  # the update number of the step just taken
         return loss
 
     return train_step
@@ -334,6 +392,7 @@ def _save(out, step, model, optimizer, ema):
     arrays.update(ckpt.pack("model", weights))
     arrays.update(ckpt.pack("ema", averages))
     arrays.update(ckpt.pack("optimizer", [v.numpy() for v in optimizer.variables]))
+    arrays.update(ckpt.pack("rng", [v.numpy() for v in _random_state(model)]))  # dropout: resume draws the same masks
     ckpt.save_arrays(out / ckpt.CHECKPOINT_FILE, arrays)
 
 
@@ -350,7 +409,14 @@ def _restore(out, model, optimizer, ema):
         ckpt.assign_weights(model.weights, ckpt.unpack(arrays, "model"))
         ckpt.assign_weights(ema.averages, ckpt.unpack(arrays, "ema"), "EMA weights")
         ckpt.assign_weights(optimizer.variables, ckpt.unpack(arrays, "optimizer"), "optimizer state")
+        ckpt.assign_weights(_random_state(model), ckpt.unpack(arrays, "rng"), "random-number state")
         return int(arrays["step"])
+
+
+def _random_state(model):
+    """The states of the model's seed generators (its dropout layers): variables that are not weights."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 class _Logger:
@@ -382,13 +448,15 @@ class _Logger:
         self.file.flush()
         step = int(row["step"])
         with self.tensorboard.as_default():
-            for key in ("bits_per_dim", "learning_rate", "images_per_second", "val_bits_per_dim"):
+            for key in ("bits_per_dim", "learning_rate", "images_per_second", "val_bits_per_dim",
+                        "val_raw_bits_per_dim"):
                 if row[key] != "":
                     tf.summary.scalar(key, float(row[key]), step=step)
         if self.progress is not None:
             self.progress.update(step, [("bits/dim", float(row["bits_per_dim"]))])
         elif self.verbose:
-            val = f"  val bits/dim {row['val_bits_per_dim']}" if row["val_bits_per_dim"] != "" else ""
+            val = (f"  val bits/dim {row['val_bits_per_dim']} (raw weights {row['val_raw_bits_per_dim']})"
+                   if row["val_bits_per_dim"] != "" else "")
             print(f"step {step}/{self.total}  bits/dim {row['bits_per_dim']}  "
                   f"{row['images_per_second']} img/s{val}", flush=True)
 

@@ -89,12 +89,13 @@ def test_ema_update_follows_the_closed_form():
     w1 = [np.full_like(w, 2.0) for w in w0]
     for var, w in zip(model.trainable_variables, w1):
         var.assign(w)
-    ema.update()
+    late = 1000  # past the warm-up: min(0.9, 1001 / 1010) = 0.9
+    ema.update(late)
     for avg, a, b in zip(ema.values(), w0, w1):
         np.testing.assert_allclose(avg, d * a + (1 - d) * b, rtol=1e-6)
     compiled = tf.function(ema.update)  # the training step updates it inside a tf.function
     for _ in range(4):
-        compiled()
+        compiled(tf.constant(late))
     for avg, a, b in zip(ema.values(), w0, w1):  # 5 updates towards a constant w1
         np.testing.assert_allclose(avg, d**5 * a + (1 - d**5) * b, rtol=1e-5, atol=1e-6)
     averages = ema.values()
@@ -103,6 +104,20 @@ def test_ema_update_follows_the_closed_form():
             np.testing.assert_array_equal(var.numpy(), avg)
     for var, w in zip(model.trainable_variables, w1):
         np.testing.assert_array_equal(var.numpy(), w)
+
+
+def test_ema_decay_warms_up_then_stays_at_its_setting():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    ema = T.EMA(model, 0.9995)
+    decays = [float(ema.decay_at(t)) for t in (0, 10, 90, 990, 100000)]
+    np.testing.assert_allclose(decays, [0.1, 11 / 20, 91 / 100, 991 / 1000, 0.9995], rtol=1e-6)
+    # the first update forgets 90% of the initial weights, not 0.05%
+    w0 = [v.numpy() for v in model.trainable_variables]
+    for var in model.trainable_variables:
+        var.assign(tf.zeros_like(var))
+    ema.update(0)
+    for avg, a in zip(ema.values(), w0):
+        np.testing.assert_allclose(avg, 0.1 * a, rtol=1e-5, atol=1e-7)
 
 
 def test_ema_weights_are_what_load_model_and_train_hand_back(straight):
@@ -276,7 +291,7 @@ def test_bad_settings(tmp_path, digits):
 def test_non_finite_weights_are_never_written_as_a_checkpoint(tmp_path):
     # a step whose loss was finite can still produce NaN weights (a NaN or infinite gradient)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    optimizer = T.make_optimizer(config())
+    optimizer = T.make_optimizer(config(), 10)
     optimizer.build(model.trainable_variables)
     ema = T.EMA(model, 0.9)
     T._save(tmp_path, 3, model, optimizer, ema)
@@ -349,3 +364,101 @@ def test_bfloat16_convolutions_train_like_float32(tmp_path, digits):
     assert runs["bfloat16"][-1] < runs["bfloat16"][0] - 0.3
     with pytest.raises(ValueError, match="conv_precision must be one of"):
         T.TrainConfig(steps=1, conv_precision="float16")
+
+
+# --- what the loop measures and resumes ------------------------------------------------------------
+
+def by_class(n_per_class, classes, shape=(8, 8, 1)):
+    """uint8 images sorted by class, as an image folder is read; class k is the constant image k * 20."""
+    images = np.concatenate([np.full((n_per_class, *shape), 20 * k, np.uint8) for k in range(classes)])
+    return images, np.repeat(np.arange(classes), n_per_class)
+
+
+def test_subsets_are_random_and_balanced_over_classes():
+    from pixelcnn_lib.data import subset_indices
+
+    images, labels = by_class(30, 4)
+    picked = subset_indices(len(images), 20, labels, seed=0)
+    assert len(set(picked)) == 20 and np.bincount(labels[picked]).tolist() == [5, 5, 5, 5]
+    assert not np.array_equal(picked, subset_indices(len(images), 20, labels, seed=1))
+    np.testing.assert_array_equal(picked, subset_indices(len(images), 20, labels, seed=0))
+    plain = subset_indices(len(images), 20, seed=0)
+    assert len(set(labels[plain])) > 1  # not the first 20 (one class)
+    assert len(subset_indices(10, 50)) == 10
+    uneven = subset_indices(13, 9, np.array([0] * 10 + [1] * 3), seed=0)
+    assert np.bincount(np.array([0] * 10 + [1] * 3)[uneven]).tolist() == [6, 3]  # the small class runs out
+    with pytest.raises(ValueError, match="labels must have shape"):
+        subset_indices(10, 5, np.zeros(9))
+
+
+def test_init_batch_and_validation_are_drawn_from_every_class(tmp_path, monkeypatch):
+    images, labels = by_class(16, 4)
+    seen = {}
+    original_init, original_eval = T.data_dependent_init, T.evaluate_bits_per_dim
+
+    def spy_init(model, batch):
+        seen["init"] = np.unique(batch[..., 0]).tolist()
+        return original_init(model, batch)
+
+    def spy_eval(model, batch, *args):
+        seen["val"] = np.unique(batch[..., 0]).tolist()
+        return original_eval(model, batch, *args)
+
+    monkeypatch.setattr(T, "data_dependent_init", spy_init)
+    monkeypatch.setattr(T, "evaluate_bits_per_dim", spy_eval)
+    T.train(MODEL, images, tmp_path, config(steps=2, init_batch_size=16, val_size=8), val_images=images,
+            val_labels=labels, verbose=False)
+    assert len(seen["init"]) >= 3  # images[:16] would be one class
+    assert seen["val"] == [0, 20, 40, 60]  # balanced: two of each class
+
+
+def test_validation_runs_on_its_own_schedule(tmp_path, digits):
+    T.train(MODEL, digits, tmp_path, config(steps=9, log_every=4, val_every=3, val_size=16),
+            val_images=digits[:32], verbose=False)
+    rows = read_log(tmp_path)
+    assert [int(r["step"]) for r in rows] == [3, 4, 6, 8, 9]
+    validated = [int(r["step"]) for r in rows if r["val_bits_per_dim"] != ""]
+    assert validated == [3, 6, 9]  # not only at multiples of both 3 and 4
+    assert all(r["val_raw_bits_per_dim"] != "" for r in rows if r["val_bits_per_dim"] != "")
+
+
+def test_resume_is_exact_with_dropout(tmp_path, digits):
+    model = MODEL | {"dropout": 0.5}
+    keras.utils.set_random_seed(3)
+    T.train(model, digits, tmp_path / "straight", config(steps=12, checkpoint_every=6), verbose=False)
+    T.train(model, digits, tmp_path / "split", config(steps=6, checkpoint_every=6), verbose=False)
+    keras.utils.set_random_seed(99)
+    T.train(model, digits, tmp_path / "split", config(steps=12, checkpoint_every=6), resume=True, verbose=False)
+    straight, split = checkpoint_arrays(tmp_path / "straight"), checkpoint_arrays(tmp_path / "split")
+    assert any(k.startswith("rng/") for k in straight)  # the dropout masks' random state is saved
+    for key in straight:
+        np.testing.assert_allclose(split[key], straight[key], rtol=1e-5, atol=1e-7, err_msg=key)
+
+
+def test_averaged_weights_of_a_short_run_are_not_worse_than_the_raw_ones(tmp_path, digits):
+    # with the warmed-up decay the average follows the weights within a few steps; with a constant
+    # 0.999 it would still be 97% the untrained start after 30 steps
+    T.train(MODEL, digits, tmp_path, config(steps=30, ema_decay=0.999, learning_rate=3e-3, lr_decay=1.0,
+                                            val_size=64), val_images=digits, verbose=False)
+    last = read_log(tmp_path)[-1]
+    assert float(last["val_bits_per_dim"]) <= float(last["val_raw_bits_per_dim"]) + 0.05
+
+
+def test_cosine_schedule_warms_up_and_ends_at_zero():
+    cfg = T.TrainConfig(steps=100, learning_rate=2e-3, schedule="cosine", warmup_steps=10)
+    lr = T.learning_rate_schedule(cfg, 100)
+    values = [float(lr(s)) for s in (0, 5, 10, 55, 100)]
+    np.testing.assert_allclose(values, [0.0, 1e-3, 2e-3, 1e-3, 0.0], atol=1e-9)
+    with pytest.raises(ValueError, match="must be fewer than"):
+        T.learning_rate_schedule(T.TrainConfig(steps=5, schedule="cosine", warmup_steps=5), 5)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        T.TrainConfig(steps=5, schedule="linear")
+    with pytest.raises(ValueError, match="applies to schedule='cosine' only"):
+        T.TrainConfig(steps=5, warmup_steps=3)
+
+
+def test_time_limit_stops_the_run_with_a_checkpoint(tmp_path, digits, capsys):
+    result = T.train(MODEL, digits, tmp_path, config(steps=10_000, time_limit=1e-6, checkpoint_every=1000))
+    assert result["step"] == 1
+    assert int(checkpoint_arrays(tmp_path)["step"]) == 1
+    assert "time limit" in capsys.readouterr().out

@@ -5,7 +5,9 @@ shifted: rows above and pixels to the left), of gated residual blocks at
 ``levels`` resolutions (three in the paper): an up pass that halves the size with stride-2 shifted
 convolutions, and a down pass that doubles it back with the matching transposed
 convolutions, fed by skip connections from every up-pass block. The output is a
-discretised logistic mixture with RGB coupling.
+discretised logistic mixture with RGB coupling. As in openai/pixel-cnn
+``pixel_cnn_pp/model.py`` (``model_spec``); ``nonlinearity`` is its
+``resnet_nonlinearity`` (default "concat_elu", as in its ``train.py``).
 """
 
 import tensorflow as tf
@@ -17,7 +19,8 @@ from .base import AutoregressiveModel, pad_with_ones
 
 class PixelCNNPlusPlus(AutoregressiveModel):
     model_name = "pixelcnn_pp"
-    defaults = {"filters": 160, "depth": 5, "num_mixtures": 10, "dropout": 0.5, "levels": 3}
+    defaults = {"filters": 160, "depth": 5, "num_mixtures": 10, "dropout": 0.5, "levels": 3,
+                "nonlinearity": "concat_elu"}
     min_image_size = 8
 
     @staticmethod
@@ -25,19 +28,20 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         """Each of the levels - 1 stride-2 down-samplings halves the image."""
         return 2 ** (hparams["levels"] - 1)
 
-    def __init__(self, image_shape, filters, depth, num_mixtures, dropout, levels, **kwargs):
+    def __init__(self, image_shape, filters, depth, num_mixtures, dropout, levels, nonlinearity, **kwargs):
         super().__init__(image_shape, DiscretizedLogisticMixture(num_mixtures, image_shape[-1]), dict(
-            filters=filters, depth=depth, num_mixtures=num_mixtures, dropout=dropout, levels=levels), **kwargs)
+            filters=filters, depth=depth, num_mixtures=num_mixtures, dropout=dropout, levels=levels,
+            nonlinearity=nonlinearity), **kwargs)
         if not isinstance(levels, int) or levels < 1:
             raise ValueError(f"levels must be a positive int, got {levels!r}")
         f = filters
         self.levels = levels
 
         def u_block(has_aux=False):
-            return L.GatedResidualBlock(f, L.DownShiftedConv2D, dropout, has_aux)
+            return L.GatedResidualBlock(f, L.DownShiftedConv2D, dropout, has_aux, nonlinearity=nonlinearity)
 
         def ul_block():
-            return L.GatedResidualBlock(f, L.DownRightShiftedConv2D, dropout, has_aux=True)
+            return L.GatedResidualBlock(f, L.DownRightShiftedConv2D, dropout, has_aux=True, nonlinearity=nonlinearity)
 
         self.u_in = L.DownShiftedConv2D(f, (2, 3))
         self.ul_in_down = L.DownShiftedConv2D(f, (1, 3))

@@ -2,16 +2,33 @@
 
 One down-right-shifted stream at full resolution. Each of ``depth`` blocks
 runs ``resnets_per_block`` gated residual blocks, then causal self-attention
-over all earlier pixels (keys and values also see the raw image; two
-coordinate channels tell positions apart), and merges the attention output
-back with a 1x1 gated residual block.
+over all earlier pixels (two coordinate channels tell positions apart), and
+merges the attention output back with a 1x1 gated residual block whose
+auxiliary input is the attention output.
 
 Two variants, chosen with ``variant``:
 
-* ``"original"``: one head with 16-dimensional keys and ``filters``-wide
-  values, as in the paper's CIFAR-10 model;
-* ``"multihead"``: ``num_heads`` heads of ``filters // num_heads`` dimensions
-  each, as in the widely used PixelSNAIL prior of VQ-VAE-2 re-implementations.
+* ``"original"``: the reference CIFAR-10 model, ``h12_noup_smallkey``
+  (``_base_noup_smallkey_spec`` in neocxi/pixelsnail-public
+  ``pixel_cnn_pp/model.py``): one head with ``key_dim`` = 16 dimensional keys
+  and queries and ``filters // 2`` wide values; keys and values are computed
+  from the raw image, the features and the coordinates.
+* ``"multihead"``: this library's multi-head variant: the original model
+  with the attention of rosinality/vq-vae-2-pytorch ``pixelsnail.py``
+  (``CausalAttention``): ``num_heads`` = 8 heads sharing ``filters // 2``
+  channels for queries, keys and values, and dropout on the attention
+  weights. Two things stay as in the original on purpose. Keys and values
+  are computed from the raw image (rosinality computes them from the block's
+  input: safe there, because its residual blocks use "causal" convolutions
+  that widen the field to the upper right; with the original's
+  down-right-shifted blocks, pixels above and to the right would then be
+  seen by no pixel after them, a blind spot that
+  ``tests/test_models.py`` detects). And the head stays the logistic mixture:
+  rosinality's model predicts discrete VQ-VAE codes with a softmax.
+
+Both use the reference's residual nonlinearity, ELU (``--resnet_nonlinearity``
+defaults to ``elu`` in the reference ``train.py``, and its CIFAR-10 command
+keeps it); ``nonlinearity="concat_elu"`` gives PixelCNN++'s.
 """
 
 from .. import layers as L
@@ -26,31 +43,29 @@ VARIANTS = ("original", "multihead")
 class PixelSNAIL(AutoregressiveModel):
     model_name = "pixelsnail"
     defaults = {"filters": 256, "depth": 12, "resnets_per_block": 4, "num_mixtures": 10, "dropout": 0.5,
-                "variant": "original", "num_heads": 8, "key_dim": 16}
+                "variant": "original", "num_heads": None, "key_dim": None, "nonlinearity": "elu"}
 
     def __init__(self, image_shape, filters, depth, resnets_per_block, num_mixtures, dropout, variant,
-                 num_heads, key_dim, **kwargs):
+                 num_heads, key_dim, nonlinearity, **kwargs):
         channels = image_shape[-1]
         super().__init__(image_shape, DiscretizedLogisticMixture(num_mixtures, channels), dict(
             filters=filters, depth=depth, resnets_per_block=resnets_per_block, num_mixtures=num_mixtures,
-            dropout=dropout, variant=variant, num_heads=num_heads, key_dim=key_dim), **kwargs)
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+            dropout=dropout, variant=variant, num_heads=num_heads, key_dim=key_dim, nonlinearity=nonlinearity),
+            **kwargs)
         f = filters
-        if variant == "original":
-            heads, kdim, vdim = 1, key_dim, f
-        else:
-            if f % num_heads:
-                raise ValueError(f"filters ({f}) must be divisible by num_heads ({num_heads})")
-            heads, kdim, vdim = num_heads, f // num_heads, f // num_heads
+        self.variant = variant
+        heads, kdim, vdim, attention_dropout = attention_shape(variant, f, num_heads, key_dim, dropout)
+        L.check_nonlinearity(nonlinearity)
+
+        def block(conv, has_aux=False):
+            return L.GatedResidualBlock(f, conv, dropout, has_aux, nonlinearity=nonlinearity)
+
         self.in_down = L.DownShiftedConv2D(f, (1, 3))
         self.in_right = L.DownRightShiftedConv2D(f, (2, 1))
-        self.resnets = [
-            [L.GatedResidualBlock(f, L.DownRightShiftedConv2D, dropout) for _ in range(resnets_per_block)]
-            for _ in range(depth)
-        ]
-        self.attentions = [L.CausalSelfAttention(f, channels, heads, kdim, vdim, dropout) for _ in range(depth)]
-        self.merges = [L.GatedResidualBlock(f, L.NetworkInNetwork, dropout, has_aux=True) for _ in range(depth)]
+        self.resnets = [[block(L.DownRightShiftedConv2D) for _ in range(resnets_per_block)] for _ in range(depth)]
+        self.attentions = [L.CausalSelfAttention(f, channels, heads, kdim, vdim, dropout, attention_dropout,
+                                                 nonlinearity) for _ in range(depth)]
+        self.merges = [block(L.NetworkInNetwork, has_aux=True) for _ in range(depth)]
         self.out = L.NetworkInNetwork(self.head.num_params)
 
     def forward(self, x, training):
@@ -62,3 +77,26 @@ class PixelSNAIL(AutoregressiveModel):
             mixed = attention(ul, x, training=training)
             ul = merge(ul, aux=mixed, training=training)
         return self.out(tf.nn.elu(ul))
+
+
+def attention_shape(variant, filters, num_heads, key_dim, dropout):
+    """(heads, key_dim, value_dim, attention_dropout) of a variant; an error for a setting it ignores."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if variant == "original":
+        if num_heads is not None:
+            raise ValueError(f"the 'original' PixelSNAIL has one attention head; num_heads={num_heads!r} applies "
+                             "to variant='multihead' only")
+        kdim = 16 if key_dim is None else key_dim
+        if not isinstance(kdim, int) or kdim < 1:
+            raise ValueError(f"key_dim must be a positive int, got {key_dim!r}")
+        if filters < 2:
+            raise ValueError(f"the 'original' PixelSNAIL's values are filters // 2 wide; filters={filters} is too few")
+        return 1, kdim, filters // 2, 0.0
+    if key_dim is not None:
+        raise ValueError(f"the 'multihead' PixelSNAIL's heads are (filters // 2) // num_heads wide; key_dim="
+                         f"{key_dim!r} applies to variant='original' only")
+    heads = 8 if num_heads is None else num_heads
+    if not isinstance(heads, int) or heads < 1 or (filters // 2) % heads:
+        raise ValueError(f"filters // 2 ({filters // 2}) must be divisible by num_heads ({num_heads!r})")
+    return heads, (filters // 2) // heads, (filters // 2) // heads, dropout
