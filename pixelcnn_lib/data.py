@@ -48,6 +48,22 @@ def load_cifar10(split="train"):
     return np.asarray(x_train if split == "train" else x_test, dtype=np.uint8)
 
 
+def load_holdout_sample():
+    """200 held-out CIFAR-10 images (JPEG copy) that ship with the package, for figures.
+
+    Returns (images uint8 (200, 32, 32, 3), labels int (200,), class names):
+    20 images of every class, drawn with a fixed seed from the images the
+    shipped model was not trained on (the last 500 of every class of the JPEG
+    copy of the training split; ``scripts/make_holdout_sample.py`` made the
+    file). A JPEG re-encoding of CIFAR-10, not its original pixels.
+    """
+    from importlib import resources
+
+    with resources.as_file(resources.files("pixelcnn_lib") / "assets" / "cifar10_jpeg_holdout.npz") as path:
+        with np.load(path) as arrays:
+            return arrays["images"], arrays["labels"], [str(c) for c in arrays["classes"]]
+
+
 def load_digits(split="train", image_size=8):
     """scikit-learn's 8x8 digits as uint8 (N, S, S, 1); the last 297 images are the test split."""
     _check_split(split)

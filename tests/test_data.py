@@ -314,3 +314,13 @@ def test_make_dataset_rejects_bad_input():
         D.make_dataset(images[..., 0], 2)
     with pytest.raises(ValueError, match="positive"):
         D.make_dataset(images, 0)
+
+
+def test_shipped_holdout_sample_is_balanced_uint8_cifar():
+    from pixelcnn_lib.data import load_holdout_sample
+
+    images, labels, classes = load_holdout_sample()
+    assert images.shape == (200, 32, 32, 3) and images.dtype == np.uint8
+    assert len(classes) == 10 and "airplane" in classes
+    assert np.bincount(labels).tolist() == [20] * 10
+    assert len(np.unique(images.reshape(200, -1), axis=0)) == 200  # 200 different images
