@@ -120,16 +120,24 @@ def _parse_value(text):
         return text
 
 
-def _train(args):
-    from .data import load_source
-    from .training import TrainConfig, load_config_file, train
-    from .models import MODELS
+def read_train_config(path):
+    """The options of a ``--config`` JSON file; unknown keys are an error, not ignored."""
+    from .training import load_config_file
 
-    options = load_config_file(args.config) if args.config else {}
+    options = load_config_file(path)
     unknown = sorted(set(options) - set(TRAIN_KEYS) - set(OTHER_KEYS))
     if unknown:
-        raise SystemExit(f"error: {args.config} has unknown key(s) {unknown}; known keys are "
+        raise SystemExit(f"error: {path} has unknown key(s) {unknown}; known keys are "
                          f"{sorted(TRAIN_KEYS + OTHER_KEYS)}")
+    return options
+
+
+def _train(args):
+    from .data import load_source
+    from .training import TrainConfig, train
+    from .models import MODELS
+
+    options = read_train_config(args.config) if args.config else {}
     cli = {k: v for k, v in vars(args).items() if v is not None}
     options.update({k: v for k, v in cli.items() if k not in ("hparam", "config", "command", "threads")})
     for key in ("model", "data", "image_size"):

@@ -247,3 +247,16 @@ def test_train_with_bfloat16_convolutions(capsys, tmp_path, folder):
     status, _, err = main(capsys, "train", "--data", folder, "--output", tmp_path / "bad", "--steps", 3, *TINY,
                           "--conv-precision", "float64")
     assert status != 0 and "invalid choice: 'float64'" in err
+
+
+def test_config_files_hold_only_known_keys(tmp_path):
+    from pixelcnn_lib.cli import TRAIN_KEYS, read_train_config
+    from pixelcnn_lib.training import TrainConfig
+
+    for path in sorted((REPO / "configs").glob("*.json")):
+        options = read_train_config(path)
+        TrainConfig(**{k: options[k] for k in TRAIN_KEYS if k in options})  # valid settings
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"model": "pixelsnail", "learning_rat": 0.1}')
+    with pytest.raises(SystemExit, match=r"unknown key\(s\) \['learning_rat'\]"):
+        read_train_config(bad)

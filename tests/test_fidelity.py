@@ -95,10 +95,10 @@ def test_small_pixelsnail_counts_follow_the_same_derivation(filters, depth, resn
 # --- the gated residual block --------------------------------------------------------------------
 
 def test_gated_residual_block_adds_a_times_sigmoid_b():
-    block = L.GatedResidualBlock(4, L.NetworkInNetwork, nonlinearity="elu")
+    block = L.GatedResidualBlock(4, L.NetworkInNetwork)  # the default nonlinearity, concatenated ELU
     x = np.random.default_rng(0).normal(size=(1, 3, 3, 4)).astype(np.float32)
     out = block(x).numpy()
-    c = block.conv2(tf.nn.elu(block.conv1(tf.nn.elu(x)))).numpy()
+    c = block.conv2(L.concat_elu(block.conv1(L.concat_elu(x)))).numpy()
     a, b = c[..., :4], c[..., 4:]
     np.testing.assert_allclose(out, x + a / (1 + np.exp(-b)), rtol=1e-5, atol=1e-6)
     assert not np.allclose(out, x + np.tanh(a) / (1 + np.exp(-b)), atol=1e-3)  # Gated PixelCNN's gate is not this
