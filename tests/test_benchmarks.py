@@ -1,5 +1,5 @@
 """The benchmark scripts run from a checkout and print well-formed tables, and the
-tables the README and chapter 5 show (chapter 5: sampling and training
+tables the README and the CPU-speed appendix of the book show (the appendix: sampling and training
 throughput) are the ones the scripts wrote.
 
 Speeds are not asserted here (they depend on the machine); the scripts measure
@@ -79,9 +79,8 @@ def test_documents_quote_the_measured_tables(name):
     lines = [line for line in text.splitlines() if line.startswith(("|", "machine:"))]
     assert len(lines) >= 4, f"benchmarks/results/{name}.md holds no table"
     readme = (REPO / "README.md").read_text()
-    chapter = "".join("".join(cell["source"]) + "\n" for cell in
-                      json.loads((REPO / "chapters" / "05_results.ipynb").read_text())["cells"])
-    documents = [(readme, "README.md")] + ([(chapter, "chapter 5")] if name != "models" else [])
+    appendix = (REPO / "book" / "cpu_performance.md").read_text()
+    documents = [(readme, "README.md")] + ([(appendix, "the appendix on CPU speed")] if name != "models" else [])
     for document, label in documents:
         missing = [line for line in lines if line not in document]
         assert not missing, f"{label} does not quote benchmarks/results/{name}.md: {missing[:3]}"
