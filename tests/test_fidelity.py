@@ -163,3 +163,28 @@ def test_pixelsnail_config_uses_the_references_training_settings():
     assert config["learning_rate"] == 1e-3 and config["lr_decay"] == 0.999998
     assert (config["beta_1"], config["beta_2"]) == (0.95, 0.9995)
     assert config["ema_decay"] == 0.9995 and config["init_batch_size"] == 8 and config["batch_size"] == 8
+
+
+# --- the shipped model ---------------------------------------------------------------------------
+
+def test_shipped_pixelsnail_is_the_reference_architecture_and_its_figure_reproduces():
+    from pixelcnn_lib.checkpoints import load_pretrained, load_training_log
+    from pixelcnn_lib.data import load_holdout_sample
+    from pixelcnn_lib.training import evaluate_bits_per_dim
+
+    model = load_pretrained("pixelsnail_cifar10")
+    assert model.model_name == "pixelsnail"
+    assert (model.hparams["variant"], model.hparams["nonlinearity"]) == ("original", "elu")
+    assert trainable_parameters(model) == reference_pixelsnail_parameters(
+        model.hparams["filters"], 3, model.hparams["resnets_per_block"], model.hparams["depth"],
+        model.hparams["num_mixtures"])
+    meta = model.metadata
+    assert meta["holdout_images"] == 5000 and meta["weights"] in ("EMA", "raw")
+    # the 200 shipped held-out images are a balanced part of the 5,000 the stored figure was measured on
+    images, _, _ = load_holdout_sample()
+    assert abs(evaluate_bits_per_dim(model, images) - meta["holdout_bits_per_dim"]) < 0.15
+    log = load_training_log("pixelsnail_cifar10")
+    measured = ~np.isnan(log["val_bits_per_dim"])
+    assert measured.sum() >= 5, "the log holds a held-out curve, not one point"
+    assert (~np.isnan(log["val_raw_bits_per_dim"][measured])).all(), "raw and averaged weights both validated"
+    assert int(log["step"][-1]) >= meta["step"]
