@@ -88,7 +88,7 @@ def tfp_step_fn(image_shape):
 
 def ours_step_fn(image_shape, precision="float32"):
     model = pl.build_model("pixelcnn_pp", image_shape, filters=32, depth=1, levels=2, num_mixtures=5, dropout=0.3)
-    optimizer = make_optimizer(TrainConfig(steps=1))
+    optimizer = make_optimizer(TrainConfig(steps=1), 1)
     variables = model.trainable_variables
 
     @tf.function
