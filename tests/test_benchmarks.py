@@ -62,7 +62,11 @@ def test_training_throughput_benchmark_compares_with_tfp():
                                             ("pixelcnn_lib pixelcnn_pp", "bfloat16")]
     tfp_speed = number(rows[0][4])
     for row in rows[1:]:
-        assert number(row[5]) == pytest.approx(number(row[4]) / tfp_speed, abs=0.01)
+        speed = number(row[4])
+        ratio = speed / tfp_speed
+        # the table shows speeds rounded to 0.1 images/s and the ratio of the unrounded ones, to 0.01
+        rounding = ratio * (0.05 / speed + 0.05 / tfp_speed) + 0.005
+        assert number(row[5]) == pytest.approx(ratio, abs=rounding)
         assert number(row[6]) > 0 and row[8].endswith("%")  # FLOPs of the step, and the share of peak
 
 
