@@ -26,6 +26,6 @@ for name in sys.argv[1:]:
             if outputs != cell.get("outputs"):
                 changed += 1
             cell.outputs = outputs
-            cell.execution_count = None
+            cell.execution_count = run.execution_count  # nbval refuses stored outputs without a count
     nbformat.write(notebook, path)
     print(f"{path}: {changed} checked cell(s) changed")
