@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from . import layers as L
 from .distributions import _seed_pair, to_unit_range
+from .progress import rows
 from .sampling import channel_update, step_seed
 
 
@@ -333,13 +334,13 @@ class PixelSNAILSampler:
             attention.append(x, features, bg, p)
         return _write_pixel(canvas, i, j, pixel)
 
-    def fill(self, canvas, unknown, seed):
+    def fill(self, canvas, unknown, seed, progress=None):
         """Same contract as the naive sampler's fill: uint8 canvas, bool unknown (B, H, W)."""
         self.reset()
         base = _seed_pair(seed)
         known = tf.constant(~unknown)
         canvas = tf.constant(canvas)
-        for i in range(self.h):
+        for i in rows(self.h, "sampling", progress):
             for j in range(self.w):
                 canvas = self._step(canvas, known, tf.constant(i), tf.constant(j), step_seed(base, i * self.w + j, 1, 0))
         return canvas.numpy()
@@ -398,12 +399,12 @@ class GatedPixelCNNSampler:
         self.h_caches[0].write(i, j, to_unit_range(pixel))
         return _write_pixel(canvas, i, j, pixel)
 
-    def fill(self, canvas, unknown, seed):
+    def fill(self, canvas, unknown, seed, progress=None):
         self.reset()
         base = _seed_pair(seed)
         passes = self.model.head.passes_per_pixel
         canvas = tf.constant(canvas)
-        for i in range(self.h):
+        for i in rows(self.h, "sampling", progress):
             self._row(canvas, tf.constant(i))
             for j in range(self.w):
                 todo = unknown[:, i, j]
@@ -550,13 +551,13 @@ class PixelCNNPPSampler:
         self.ul_in_right.write(i, j, padded)
         return _write_pixel(canvas, i, j, pixel)
 
-    def fill(self, canvas, unknown, seed):
+    def fill(self, canvas, unknown, seed, progress=None):
         """Same contract as the naive sampler's fill: uint8 canvas, bool unknown (B, H, W)."""
         self.reset()
         base = _seed_pair(seed)
         known = tf.constant(~unknown)
         canvas = tf.constant(canvas)
-        for i in range(self.h):
+        for i in rows(self.h, "sampling", progress):
             self._rows[self._deepest(i)](canvas, tf.constant(i))
             for j in range(self.w):
                 seed_ij = step_seed(base, i * self.w + j, 1, 0)

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from .distributions import _seed_pair, to_unit_range
+from .progress import rows
 from .validation import check_images
 
 
@@ -88,23 +89,24 @@ def step_seed(base, position, passes, p):
     return tf.stack([base[0], base[1] + position * passes + p + 1])
 
 
-def _fill(model, canvas, unknown, seed, method="naive"):
+def _fill(model, canvas, unknown, seed, method="naive", progress=None):
     """Sample every unknown pixel of ``canvas`` in raster order.
 
     canvas: uint8 numpy (B, H, W, C); unknown: bool numpy (B, H, W).
+    progress: a bar per row (see ``pixelcnn_lib.progress``).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "cached":
         from .cached_sampling import cached_sampler
 
-        return cached_sampler(model, canvas.shape[0]).fill(canvas, unknown, seed)
+        return cached_sampler(model, canvas.shape[0]).fill(canvas, unknown, seed, progress)
     step = _sampling_step(model)
     h, w, c = model.image_shape
     passes = model.head.passes_per_pixel
     base = _seed_pair(seed)
     canvas = tf.constant(canvas)
-    for i in range(h):
+    for i in rows(h, "sampling", progress):
         for j in range(w):
             todo = unknown[:, i, j]
             if not todo.any():
@@ -116,26 +118,28 @@ def _fill(model, canvas, unknown, seed, method="naive"):
     return canvas.numpy()
 
 
-def sample(model, num_images, seed=0, method="naive"):
+def sample(model, num_images, seed=0, method="naive", progress=None):
     """Draw ``num_images`` new images, pixel by pixel. Returns uint8 (N, H, W, C).
 
     The same seed gives the same images for the same model and weights, with
-    either ``method`` ("naive" or "cached").
+    either ``method`` ("naive" or "cached"). ``progress``: a bar per row (True,
+    False, or None for the default of ``pixelcnn_lib.progress``).
     """
     _check_model(model)
     if not isinstance(num_images, (int, np.integer)) or num_images < 1:
         raise ValueError(f"num_images must be a positive int, got {num_images!r}")
     h, w, c = model.image_shape
     canvas = np.zeros((num_images, h, w, c), np.uint8)
-    return _fill(model, canvas, np.ones((num_images, h, w), bool), seed, method)
+    return _fill(model, canvas, np.ones((num_images, h, w), bool), seed, method, progress)
 
 
-def complete(model, images, known, seed=0, method="naive"):
+def complete(model, images, known, seed=0, method="naive", progress=None):
     """Fill in the unknown pixels of ``images``, keeping every known pixel exactly.
 
     images: uint8 (B, H, W, C); known: bool (B, H, W), True where the pixel is
     given. Unknown pixels are sampled in raster order, each conditioned on all
     pixels before it (known or already sampled). Returns uint8 (B, H, W, C).
+    ``progress`` as for ``sample``.
     """
     _check_model(model)
     images = check_images(images, model.image_shape[-1])
@@ -147,4 +151,4 @@ def complete(model, images, known, seed=0, method="naive"):
     if known.shape != tuple(images.shape[:3]):
         raise ValueError(f"known must have shape (B, H, W) = {tuple(images.shape[:3])}, got {known.shape}")
     canvas = np.array(images, dtype=np.uint8)
-    return _fill(model, canvas, ~known, seed, method)
+    return _fill(model, canvas, ~known, seed, method, progress)

@@ -27,6 +27,7 @@ from .data import make_dataset, subset_indices
 from .distributions import to_unit_range
 from .layers import CONV_PRECISIONS, conv_precision
 from .models import build_model, data_dependent_init
+from .progress import progress_bar, progress_enabled
 from .validation import check_images
 
 LOG_FIELDS = ["step", "epoch", "bits_per_dim", "learning_rate", "images_per_second", "elapsed_seconds",
@@ -158,16 +159,24 @@ def nll_bits_per_dim(model, images, training):
     return -tf.reduce_mean(tf.reduce_sum(log_prob, axis=[1, 2])) / (dims * math.log(2.0))
 
 
-def evaluate_bits_per_dim(model, images, batch_size=64):
-    """Average bits/dim of uint8 images (training=False)."""
+def evaluate_bits_per_dim(model, images, batch_size=64, progress=None):
+    """Average bits/dim of uint8 images (training=False).
+
+    progress: a bar per batch (True, False, or None for the default of
+    ``pixelcnn_lib.progress``).
+    """
     images = check_images(images, model.image_shape[-1])
     step = _eval_step(model)
     total, count = 0.0, 0
-    for start in range(0, int(images.shape[0]), batch_size):
-        chunk = images[start : start + batch_size]
-        n = int(chunk.shape[0])
-        total += float(step(chunk)) * n
-        count += n
+    num_batches = -(-int(images.shape[0]) // batch_size)
+    with progress_bar(num_batches, "evaluating", "batch", progress) as bar:
+        for start in range(0, int(images.shape[0]), batch_size):
+            chunk = images[start : start + batch_size]
+            n = int(chunk.shape[0])
+            total += float(step(chunk)) * n
+            count += n
+            bar.update(1)
+            bar.set_postfix({"bits/dim": f"{total / count:.4f}"}, refresh=False)
     return total / count
 
 
@@ -225,7 +234,7 @@ class EMA:
 
 
 def train(model_config: dict, images, output_dir, config: TrainConfig = TrainConfig(), val_images=None,
-          resume=False, strategy=None, verbose=True, val_labels=None):
+          resume=False, strategy=None, verbose=True, val_labels=None, progress=None):
     """Train a model and write checkpoints and logs to ``output_dir``.
 
     model_config: ``{"model": name, "image_shape": [H, W, C], **hparams}``
@@ -239,6 +248,10 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
       learning rate and data order as if the run had never stopped. Without
       it, an existing checkpoint is an error (nothing is overwritten).
     strategy: a ``tf.distribute.Strategy`` (default: the current one).
+    verbose: print a line per logged step (where no progress bar is shown)
+      and the run's events.
+    progress: a bar per step with the current bits/dim (True, False, or None
+      for the default of ``pixelcnn_lib.progress``).
 
     Returns a dict with the model (EMA weights loaded), the history rows and
     the final step.
@@ -296,7 +309,7 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
         val_images = np.asarray(check_images(val_images, model.image_shape[-1]))
         val_images = val_images[subset_indices(len(val_images), config.val_size, val_labels, seed=config.seed)]
     train_step = _make_train_step(model, optimizer, ema, strategy, config)
-    logger = _Logger(out, start_step, verbose, total)
+    logger = _Logger(out, start_step, verbose, total, progress)
     step = start_step
     window_loss, window_count, window_start = 0.0, 0, time.time()
     run_start = time.time() - logger.previous_elapsed
@@ -316,6 +329,7 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
                 step += 1
                 window_loss += loss
                 window_count += 1
+                logger.advance(window_loss / window_count)
                 out_of_time = bool(config.time_limit) and time.time() - run_start >= config.time_limit
                 last = step == total or out_of_time
                 validate = val_images is not None and (last or (config.val_every and step % config.val_every == 0))
@@ -323,9 +337,9 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
                     now = time.time()
                     val = val_raw = None
                     if validate:
-                        val_raw = evaluate_bits_per_dim(model, val_images)
+                        val_raw = evaluate_bits_per_dim(model, val_images, progress=False)
                         with ema.swapped_in():
-                            val = evaluate_bits_per_dim(model, val_images)
+                            val = evaluate_bits_per_dim(model, val_images, progress=False)
                     logger.write(step=step, epoch=epoch, bits_per_dim=window_loss / window_count,
                                  learning_rate=float(optimizer.learning_rate),
                                  images_per_second=window_count * config.batch_size / max(now - window_start, 1e-9),
@@ -337,8 +351,7 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
                     break
             if out_of_time:
                 if verbose:
-                    print(f"stopped at step {step} of {total}: the time limit of {config.time_limit:g} s is spent",
-                          flush=True)
+                    logger.say(f"stopped at step {step} of {total}: the time limit of {config.time_limit:g} s is spent")
                 break
     finally:
         logger.close()
@@ -422,7 +435,7 @@ def _random_state(model):
 class _Logger:
     """CSV log (rewritten on resume up to the checkpoint's step), TensorBoard and console lines."""
 
-    def __init__(self, out, start_step, verbose, total):
+    def __init__(self, out, start_step, verbose, total, progress=None):
         self.path = Path(out) / "log.csv"
         self.rows = []
         if self.path.exists():
@@ -438,8 +451,10 @@ class _Logger:
         self.tensorboard = tf.summary.create_file_writer(str(Path(out) / "tensorboard"))
         self.verbose = verbose
         self.total = total
-        self.tty = sys.stdout.isatty()
-        self.progress = keras.utils.Progbar(total, stateful_metrics=["bits/dim"]) if verbose and self.tty else None
+        # a terminal gets the bar alone; a notebook the bar and the lines; a file or CI log the lines alone
+        self.bar = progress_bar(total, "training", "step", progress)
+        self.bar.update(start_step)
+        self.lines = verbose and not (progress_enabled(progress) and sys.stderr.isatty())
 
     def write(self, **row):
         row = {k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in row.items()}
@@ -452,15 +467,24 @@ class _Logger:
                         "val_raw_bits_per_dim"):
                 if row[key] != "":
                     tf.summary.scalar(key, float(row[key]), step=step)
-        if self.progress is not None:
-            self.progress.update(step, [("bits/dim", float(row["bits_per_dim"]))])
-        elif self.verbose:
-            val = (f"  val bits/dim {row['val_bits_per_dim']} (raw weights {row['val_raw_bits_per_dim']})"
-                   if row["val_bits_per_dim"] != "" else "")
+        val = (f"  val bits/dim {row['val_bits_per_dim']} (raw weights {row['val_raw_bits_per_dim']})"
+               if row["val_bits_per_dim"] != "" else "")
+        if self.lines:
             print(f"step {step}/{self.total}  bits/dim {row['bits_per_dim']}  "
                   f"{row['images_per_second']} img/s{val}", flush=True)
+        elif self.verbose and val:
+            self.bar.write(f"step {step}/{self.total}{val}")
+
+    def advance(self, bits_per_dim):
+        """One training step done; ``bits_per_dim``: the mean loss since the last logged step."""
+        self.bar.update(1)
+        self.bar.set_postfix({"bits/dim": f"{bits_per_dim:.4f}"}, refresh=False)
+
+    def say(self, text):
+        (print if self.lines else self.bar.write)(text)
 
     def close(self):
+        self.bar.close()
         self.file.close()
         self.tensorboard.flush()
 
