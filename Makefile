@@ -9,7 +9,7 @@ VENDOR_STAMP := _build/site_extra.stamp
 HTML_MANAGER := node_modules/@jupyter-widgets/html-manager/dist
 MATHJAX := node_modules/mathjax/es5
 
-.PHONY: test unit book chromium lab clean venv
+.PHONY: test unit book chromium lab clean venv lint
 
 # The benchmarks' peers (TFP and tf_keras) are installed too: tests/test_benchmarks.py runs every benchmark script.
 $(STAMP): requirements.txt benchmarks/requirements.txt pyproject.toml
@@ -48,9 +48,13 @@ chromium:
 book: $(STAMP) $(VENDOR_STAMP)
 	PIXELCNN_PROFILE=ci $(VENV)/bin/jupyter-book build -W --keep-going .
 
-# Everything: the website build, then the unit tests, the chapters under nbval and the browser test.
-test: book chromium
+# Everything: the linter, the website build, then the unit tests, the chapters under nbval and the browser test.
+test: lint book chromium
 	PIXELCNN_PROFILE=ci $(PY) -m pytest -q tests
+
+# ruff, configured in pyproject.toml: line length, import order, unused names; notebooks included
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests -m "not slow"

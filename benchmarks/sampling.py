@@ -116,7 +116,8 @@ def main():
             naive, cached = result["naive"]["seconds"], result["cached"]["seconds"]
             mark = "*" if result["naive"]["extrapolated"] else ""
             print(f"| {name} | {size}x{size}x3 | {result['naive']['params']:,} | {naive:.1f}{mark} | "
-                  f"{args.batch / naive:.3f}{mark} | {cached:.2f} | {args.batch / cached:.2f} | {naive / cached:.0f}x |",
+                  f"{args.batch / naive:.3f}{mark} | {cached:.2f} | {args.batch / cached:.2f} | "
+                  f"{naive / cached:.0f}x |",
                   flush=True)
     if args.naive_steps > 0:
         print(f"* naive timed over {args.naive_steps} pixel steps and scaled to the whole image "

@@ -342,7 +342,8 @@ class PixelSNAILSampler:
         canvas = tf.constant(canvas)
         for i in rows(self.h, "sampling", progress):
             for j in range(self.w):
-                canvas = self._step(canvas, known, tf.constant(i), tf.constant(j), step_seed(base, i * self.w + j, 1, 0))
+                canvas = self._step(canvas, known, tf.constant(i), tf.constant(j),
+                                    step_seed(base, i * self.w + j, 1, 0))
         return canvas.numpy()
 
 
@@ -448,14 +449,16 @@ class PixelCNNPPSampler:
         self.up_u = [[_CachedBlock(b, RowCache, batch, *size[r]) for b in model.up_u[r]] for r in range(levels)]
         self.up_u_out = [maps(model.up_u[r], r) for r in range(levels)]
         self.u_down = [RowCache(model.down_u_sample[r], batch, *size[r], f) for r in range(levels - 1)]
-        self.dn_u = [[_CachedBlock(b, RowCache, batch, *size[r]) for b in model.dn_u[levels - 1 - r]] for r in range(levels)]
+        self.dn_u = [[_CachedBlock(b, RowCache, batch, *size[r]) for b in model.dn_u[levels - 1 - r]]
+                     for r in range(levels)]
         self.dn_u_out = [maps(model.dn_u[levels - 1 - r], r) for r in range(levels)]
         # the ul stream, position by position
         self.ul_in_down = WindowCache(model.ul_in_down, batch, h, w, c + 1)
         self.ul_in_right = WindowCache(model.ul_in_right, batch, h, w, c + 1)
         self.up_ul = [[_CachedBlock(b, WindowCache, batch, *size[r]) for b in model.up_ul[r]] for r in range(levels)]
         self.ul_down = [WindowCache(model.down_ul_sample[r], batch, *size[r], f) for r in range(levels - 1)]
-        self.dn_ul = [[_CachedBlock(b, WindowCache, batch, *size[r]) for b in model.dn_ul[levels - 1 - r]] for r in range(levels)]
+        self.dn_ul = [[_CachedBlock(b, WindowCache, batch, *size[r]) for b in model.dn_ul[levels - 1 - r]]
+                      for r in range(levels)]
         # the down pass's result at each coarse level, read by the transposed convolution to the level above
         self.u_result = [None] + [_RowMap(batch, *size[r], f) for r in range(1, levels)]
         self.ul_result = [None] + [_RowMap(batch, *size[r], f) for r in range(1, levels)]

@@ -69,7 +69,8 @@ def assign_weights(variables, values, what="weights"):
     for var, value in zip(variables, values):
         if tuple(var.shape) != tuple(value.shape):
             raise ValueError(
-                f"checkpoint {what} shape {tuple(value.shape)} does not match {var.path if hasattr(var, 'path') else var.name} "
+                f"checkpoint {what} shape {tuple(value.shape)} does not match "
+                f"{var.path if hasattr(var, 'path') else var.name} "
                 f"of shape {tuple(var.shape)}: it was made for a different model configuration"
             )
     for var, value in zip(variables, values):

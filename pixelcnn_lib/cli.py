@@ -134,8 +134,8 @@ def read_train_config(path):
 
 def _train(args):
     from .data import load_source
-    from .training import TrainConfig, train
     from .models import MODELS
+    from .training import TrainConfig, train
 
     options = read_train_config(args.config) if args.config else {}
     cli = {k: v for k, v in vars(args).items() if v is not None}

@@ -18,10 +18,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
-
 
 # --------------------------------------------------------------------------
 # shifts and simple activations
@@ -83,7 +82,8 @@ def gated_activation(x, groups=1):
         return tf.tanh(a) * tf.sigmoid(b)
     channels = x.shape[-1]
     if channels % (2 * groups):
-        raise ValueError(f"gated activation with {groups} groups needs channels divisible by {2 * groups}, got {channels}")
+        raise ValueError(f"gated activation with {groups} groups needs channels divisible by {2 * groups}, "
+                         f"got {channels}")
     shape = tf.shape(x)
     blocks = tf.reshape(x, tf.concat([shape[:-1], [groups, 2, channels // (2 * groups)]], 0))
     gated = tf.tanh(blocks[..., 0, :]) * tf.sigmoid(blocks[..., 1, :])
@@ -304,7 +304,8 @@ def causal_mask(kernel_size, in_channels, out_channels, mask_type, color_groups=
     kh, kw = _pair(kernel_size)
     if in_channels < color_groups or out_channels < color_groups:
         raise ValueError(
-            f"masked convolution needs at least {color_groups} channels in and out, got {in_channels} and {out_channels}"
+            f"masked convolution needs at least {color_groups} channels in and out, "
+            f"got {in_channels} and {out_channels}"
         )
     mask = np.zeros((kh, kw, in_channels, out_channels), dtype=np.float32)
     ci, cj = kh // 2, kw // 2
@@ -450,7 +451,8 @@ class GatedResidualBlock(keras.layers.Layer):
         if x.shape[-1] != self.filters:
             raise ValueError(f"GatedResidualBlock built for {self.filters} channels got {x.shape[-1]}")
         if (aux is not None) != self.has_aux:
-            raise ValueError(f"GatedResidualBlock built with has_aux={self.has_aux} was called with aux={aux is not None}")
+            raise ValueError(f"GatedResidualBlock built with has_aux={self.has_aux} "
+                             f"was called with aux={aux is not None}")
         f = self.nonlinearity
         c = self.conv1(f(x))
         if aux is not None:

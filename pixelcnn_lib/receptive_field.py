@@ -301,7 +301,8 @@ def _pixelsnail_spec(model):
     for i, (resnets, attention, merge) in enumerate(zip(model.resnets, model.attentions, model.merges)):
         title = f"block {i + 1}"
         for block in resnets:
-            steps += _residual(block, "ul", "t", label=f"residual: down-right-shifted {_kernel_name(block.conv1)}, twice",
+            steps += _residual(block, "ul", "t",
+                               label=f"residual: down-right-shifted {_kernel_name(block.conv1)}, twice",
                                layer=title)
         steps.append([
             Link("att", "ul", EARLIER, "causal attention: every earlier pixel", title),
@@ -362,7 +363,8 @@ class ShiftedStack(keras.Model):
         ]]
         for i, (u_block, ul_block) in enumerate(zip(self.u_blocks, self.ul_blocks)):
             title = f"block {i + 1}"
-            steps += _residual(u_block, "u", "t", label=f"u: down-shifted {_kernel_name(u_block.conv1)}, twice", layer=title)
+            steps += _residual(u_block, "u", "t", label=f"u: down-shifted {_kernel_name(u_block.conv1)}, twice",
+                               layer=title)
             steps += _residual(ul_block, "ul", "t", aux="u",
                                label=f"ul: down-right-shifted {_kernel_name(ul_block.conv1)}, twice", layer=title)
         return steps
@@ -420,7 +422,8 @@ class LayerStack:
 
     def field(self, target, samples=3, seed=0):
         """Bool (H, W) (or (T, H, W) for a list of targets): the receptive field by gradient."""
-        return receptive_field_by_gradient(self.model, self.image_shape, target, samples=samples, seed=seed).any(axis=-1)
+        return receptive_field_by_gradient(self.model, self.image_shape, target,
+                                           samples=samples, seed=seed).any(axis=-1)
 
     def analytic_field(self, target):
         """Bool (H, W): the receptive field from the spec."""
@@ -476,5 +479,6 @@ def _is_pair(t):
 
 __all__ = [
     "BLOCKS", "CENTRE", "EARLIER", "Link", "LayerStack", "ShiftedStack", "analytic_receptive_field",
-    "conv_footprint", "earlier_pixels", "field_text", "model_spec", "receptive_field_by_gradient", "shift", "unseen_earlier",
+    "conv_footprint", "earlier_pixels", "field_text", "model_spec", "receptive_field_by_gradient", "shift",
+    "unseen_earlier",
 ]

@@ -27,8 +27,8 @@ import io
 import itertools
 
 import ipywidgets as widgets
-from ipywidgets.widgets.widget_string import HTMLStyle
 import numpy as np
+from ipywidgets.widgets.widget_string import HTMLStyle
 from PIL import Image, ImageDraw, ImageFont
 
 from . import receptive_field as rf
@@ -49,7 +49,8 @@ def png_bytes(picture):
         colours, index = np.unique(packed, return_inverse=True)
         if len(colours) <= 256:
             image = Image.fromarray(index.reshape(packed.shape).astype(np.uint8), mode="P")
-            image.putpalette(np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], -1).astype(np.uint8).ravel().tolist())
+            image.putpalette(np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], -1)
+                             .astype(np.uint8).ravel().tolist())
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -96,7 +97,8 @@ def switched_by(controls, make_view):
         raise ValueError("switched_by needs at least one control")
     for control in controls:
         if not hasattr(control, "index") or not hasattr(control, "options"):
-            raise TypeError(f"controls must be selection widgets with options and an index, got {type(control).__name__}")
+            raise TypeError(f"controls must be selection widgets with options and an index, "
+                            f"got {type(control).__name__}")
 
     def level(depth, values):
         control = controls[depth]
@@ -207,7 +209,8 @@ def plot_fields(panels, size=2.6, legend_below=True):
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     if legend_below:
-        handles = [Patch(facecolor=np.array(colour) / 255, edgecolor="0.5", label=text) for colour, text in FIELD_LEGEND]
+        handles = [Patch(facecolor=np.array(colour) / 255, edgecolor="0.5", label=text)
+                   for colour, text in FIELD_LEGEND]
         figure.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
         figure.subplots_adjust(bottom=0.25)
     return figure
@@ -244,7 +247,8 @@ def footprint_picture(offsets, cell=10):
             fill = FIELD_COLOURS["seen"] if (dy, dx) in offsets else FIELD_COLOURS["later"]
             draw.rectangle(box, fill=fill)
             if (dy, dx) == (0, 0):
-                draw.rectangle([box[0] - 1, box[1] - 1, box[2] + 1, box[3] + 1], outline=FIELD_COLOURS["target"], width=2)
+                draw.rectangle([box[0] - 1, box[1] - 1, box[2] + 1, box[3] + 1], outline=FIELD_COLOURS["target"],
+                               width=2)
     return np.asarray(image)
 
 
@@ -280,7 +284,8 @@ def pattern_picture(patterns, cell=10, max_width=640):
             draw.text((x, top), label, fill=(40, 40, 40), font=font)
             continue
         image.paste(Image.fromarray(picture), (x, top))
-        draw.text((x + picture.shape[1] + 8, top + max(picture.shape[0] / 2 - 7, 0)), label, fill=(40, 40, 40), font=font)
+        draw.text((x + picture.shape[1] + 8, top + max(picture.shape[0] / 2 - 7, 0)), label,
+                  fill=(40, 40, 40), font=font)
     return np.asarray(image)
 
 
@@ -451,7 +456,8 @@ MIXTURE_SCALES = (2, 8, 30)
 MIXTURE_WEIGHTS = (0.2, 0.5, 0.8)
 MIXTURE_VALUES = (0, 30, 70, 128, 190, 250, 255)
 #: the coupling view: two components, red and green (means, scales: rows R, G), and the options
-COUPLING_MIXTURE = {"weights": (0.5, 0.5), "means": ((70.0, 190.0), (90.0, 150.0)), "scales": ((25.0, 12.0), (8.0, 8.0))}
+COUPLING_MIXTURE = {"weights": (0.5, 0.5), "means": ((70.0, 190.0), (90.0, 150.0)),
+                    "scales": ((25.0, 12.0), (8.0, 8.0))}
 COUPLING_VALUES = (-0.9, -0.5, 0.0, 0.5, 0.9)
 COUPLING_REDS = (20, 70, 130, 190, 240)
 _PICTURE = {"dpi": 72, "colors": 48}  # small palette PNGs keep the page light

@@ -18,7 +18,8 @@ for name in sys.argv[1:]:
     path = Path(name)
     notebook = nbformat.read(path, as_version=4)
     executed = nbformat.read(path, as_version=4)
-    NotebookClient(executed, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(executed, timeout=1200, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
     changed = 0
     for cell, run in zip(notebook.cells, executed.cells):
         if cell.cell_type == "code" and TAG in cell.metadata.get("tags", []):

@@ -8,7 +8,6 @@ them, and ``benchmarks/results/`` keeps the output of the runs the documents quo
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess

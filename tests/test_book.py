@@ -49,7 +49,8 @@ RENDER_STATUS = """(() => {
   const views = Array.from(document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]'));
   const rendered = views.filter((view) => {
     const area = view.previousElementSibling;
-    return area !== null && area.classList.contains("widget-subarea") && area.querySelector(".jupyter-widgets") !== null;
+    return area !== null && area.classList.contains("widget-subarea")
+      && area.querySelector(".jupyter-widgets") !== null;
   });
   const images = Array.from(document.images);
   return {
@@ -96,7 +97,8 @@ class Site:
     def __init__(self, directory):
         handler = type("Handler", (QuietHandler,), {"failures": []})
         self.failures = handler.failures
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(directory)))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      functools.partial(handler, directory=str(directory)))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
@@ -176,7 +178,8 @@ class Browser:
         for event in self.events:
             method, params = event["method"], event.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                found.append(" ".join(str(arg.get("value", arg.get("description", ""))) for arg in params.get("args", [])))
+                found.append(" ".join(str(arg.get("value", arg.get("description", "")))
+                                      for arg in params.get("args", [])))
             elif method == "Runtime.exceptionThrown":
                 details = params["exceptionDetails"]
                 found.append(details.get("exception", {}).get("description") or details.get("text", "exception"))
@@ -189,7 +192,8 @@ class Browser:
     def outside_requests(self, origin):
         """URLs requested since the last ``open`` from anywhere but ``origin``: the site must work offline."""
         urls = [e["params"]["request"]["url"] for e in self.events if e["method"] == "Network.requestWillBeSent"]
-        return [url for url in urls if url.startswith(("http:", "https:", "ws:", "wss:")) and not url.startswith(origin)]
+        return [url for url in urls
+                if url.startswith(("http:", "https:", "ws:", "wss:")) and not url.startswith(origin)]
 
     def press(self, key, code, key_code):
         """Press and release a key in the focused element, as a user would."""
@@ -201,7 +205,8 @@ class Browser:
         if full_page:
             size = self.call("Page.getLayoutMetrics")["cssContentSize"]
             params.update(captureBeyondViewport=True,
-                          clip={"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000), "scale": 1})
+                          clip={"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000),
+                                "scale": 1})
         data = self.call("Page.captureScreenshot", **params)["data"]
         Path(path).write_bytes(base64.b64decode(data))
 

@@ -15,7 +15,8 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module", params=CASES, ids=lambda c: f"{c[0]}-{c[1][-1]}ch-{c[2].get('variant', '')}{c[2].get('levels', '')}")
+@pytest.fixture(scope="module", params=CASES,
+                ids=lambda c: f"{c[0]}-{c[1][-1]}ch-{c[2].get('variant', '')}{c[2].get('levels', '')}")
 def model(request):
     name, shape, hparams = request.param
     model = pl.build_model(name, shape, **hparams)

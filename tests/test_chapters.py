@@ -70,6 +70,7 @@ def test_chapter_runs_alone_under_nbval(chapter, tmp_path, reader_python):
     )
     elapsed = time.monotonic() - start
     print(f"{chapter.name}: {elapsed:.0f} s under nbval ({env['PIXELCNN_PROFILE']} profile)")
-    assert result.returncode == 0, f"{chapter.name} failed under nbval:\n{result.stdout[-8000:]}\n{result.stderr[-2000:]}"
+    assert result.returncode == 0, (f"{chapter.name} failed under nbval:\n{result.stdout[-8000:]}\n"
+                                    f"{result.stderr[-2000:]}")
     if os.environ.get("CI", "").lower() == "true" and env["PIXELCNN_PROFILE"] == "ci":
         assert elapsed < BUDGET_S, f"{chapter.name} took {elapsed:.0f} s, more than the ci profile's {BUDGET_S} s"

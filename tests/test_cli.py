@@ -220,7 +220,8 @@ def test_bad_inputs_fail_with_a_clear_message(capsys, tmp_path, trained, folder)
     fails(*train, "--model", "resnet", "--data", "digits", "--image-size", 8, expect="unknown model 'resnet'")
     fails(*train, "--model", "pixelsnail", "--data", "digits", expect="--image-size is required")
     missing = tmp_path / "no-such-folder"
-    fails(*train, "--model", "pixelsnail", "--data", missing, "--image-size", 8, expect=(str(missing), "no folder of that name exists"))
+    fails(*train, "--model", "pixelsnail", "--data", missing, "--image-size", 8,
+          expect=(str(missing), "no folder of that name exists"))
     fails(*train, "--model", "pixelsnail", "--data", "digits", "--image-size", 8, "--hparam", "nope",
           expect="KEY=VALUE")
     fails("train", "--model", "pixelsnail", "--data", "digits", "--image-size", 8, "--output", tmp_path / "x",

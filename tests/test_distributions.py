@@ -9,11 +9,10 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import finite, total_variation
 
 import pixelcnn_lib as pl
 from pixelcnn_lib.distributions import _log_bin_mass, from_unit_range, head_from_config, to_unit_range
-
-from conftest import finite, total_variation
 
 VALUES = np.arange(256)
 NUM_SAMPLES = 100_000

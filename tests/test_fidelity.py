@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import pixelcnn_lib as pl
 from pixelcnn_lib import layers as L

@@ -9,12 +9,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import build_small, random_images
 
 import pixelcnn_lib as pl
 from pixelcnn_lib import layers as L
 from pixelcnn_lib.models.base import pad_with_ones
-
-from conftest import build_small, random_images
 
 
 def support(fn, x):
@@ -292,10 +291,10 @@ def test_data_dependent_init_of_a_model():
     before = pl.log_prob(model, images)
     count = pl.data_dependent_init(model, images)
     # every weight-normalised layer (3 weights each) was reached, none left pending
-    wn = [l for l in model._flatten_layers(include_self=False, recursive=True)
-          if isinstance(l, (L.WeightNormConv2D, L.WeightNormConv2DTranspose))]
+    wn = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+          if isinstance(layer, (L.WeightNormConv2D, L.WeightNormConv2DTranspose))]
     assert count == len(wn) == len(model.trainable_weights) // 3 == 57
-    assert not any(l.init_pending for l in wn)
+    assert not any(layer.init_pending for layer in wn)
     x = pad_with_ones(pl.distributions.to_unit_range(images))
     for first in (model.u_in, model.ul_in_down, model.ul_in_right):
         y = first(x).numpy()

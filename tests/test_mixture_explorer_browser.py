@@ -24,7 +24,7 @@ STATE = """(() => {
 })()"""
 
 
-def focus_slider(browser, label):
+def focus_slider(browser, label):  # noqa: F811
     browser.evaluate(f"""(() => {{
       const note = Array.from(document.querySelectorAll(".widget-html-content"))
         .find((element) => element.textContent.includes("Component 1 is fixed"));

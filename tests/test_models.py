@@ -10,11 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import CHANNELS, IMAGE_SIZE, MODEL_KEYS, SMALL_CONFIGS, finite, grads_finite, random_images
 
 import pixelcnn_lib as pl
 from pixelcnn_lib.distributions import to_unit_range
-
-from conftest import CHANNELS, IMAGE_SIZE, MODEL_KEYS, SMALL_CONFIGS, finite, grads_finite, random_images
 
 H = W = IMAGE_SIZE
 N_PIXELS = H * W
@@ -317,7 +316,8 @@ def test_published_defaults():
     (("gated_pixelcnn", (8, 8, 1)), {"kernel": 4}, ValueError, "odd"),
 ])
 def test_build_model_errors(args, kwargs, error, match):
-    small = {"filters": 6, "depth": 1} if args[0] != "pixelsnail" else {"filters": 6, "depth": 1, "resnets_per_block": 1}
+    small = ({"filters": 6, "depth": 1} if args[0] != "pixelsnail"
+             else {"filters": 6, "depth": 1, "resnets_per_block": 1})
     kwargs = {**small, **kwargs}
     with pytest.raises(error, match=match):
         pl.build_model(*args, **kwargs)

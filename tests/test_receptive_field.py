@@ -54,7 +54,8 @@ def test_pixelcnn_has_a_blind_spot_and_the_two_stream_models_do_not():
 
 def test_colour_order_inside_a_pixel():
     model = pl.build_model("pixelcnn", (4, 4, 3), filters=6, depth=1, first_kernel=3, kernel=3, head_filters=12)
-    seen = [rf.receptive_field_by_gradient(model, (4, 4, 3), (2, 1), output_channels=slice(256 * c, 256 * (c + 1)))[2, 1]
+    seen = [rf.receptive_field_by_gradient(model, (4, 4, 3), (2, 1),
+                                           output_channels=slice(256 * c, 256 * (c + 1)))[2, 1]
             > 0 for c in range(3)]
     np.testing.assert_array_equal(np.array(seen), [[False, False, False], [True, False, False], [True, True, False]])
     plus = pl.build_model("pixelcnn_pp", (8, 8, 3), filters=8, depth=1, num_mixtures=1, dropout=0.0)

@@ -8,10 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import IMAGE_SIZE, build_small, random_images, total_variation
 
 import pixelcnn_lib as pl
-
-from conftest import IMAGE_SIZE, build_small, random_images, total_variation
 
 H = W = IMAGE_SIZE
 

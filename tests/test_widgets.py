@@ -4,8 +4,8 @@ import io
 
 import ipywidgets as widgets
 import numpy as np
-from ipywidgets.widgets.widget_link import Link
 import pytest
+from ipywidgets.widgets.widget_link import Link
 from PIL import Image
 
 from pixelcnn_lib import receptive_field as rf

@@ -11,11 +11,11 @@ residual. For RGB, the horizontal stack's masks and gates keep R, G, B channel
 groups so each sub-pixel only sees the channels before it.
 """
 
+import tensorflow as tf
+
 from .. import layers as L
 from ..distributions import Categorical
 from .base import AutoregressiveModel
-
-import tensorflow as tf
 
 
 class GatedPixelCNN(AutoregressiveModel):

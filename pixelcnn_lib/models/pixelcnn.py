@@ -20,7 +20,8 @@ class PixelCNN(AutoregressiveModel):
     def __init__(self, image_shape, filters, depth, first_kernel, kernel, head_filters, **kwargs):
         channels = image_shape[-1]
         super().__init__(image_shape, Categorical(channels), dict(
-            filters=filters, depth=depth, first_kernel=first_kernel, kernel=kernel, head_filters=head_filters), **kwargs)
+            filters=filters, depth=depth, first_kernel=first_kernel, kernel=kernel, head_filters=head_filters),
+            **kwargs)
         g = channels
 
         def masked(f, k, kind):

@@ -31,11 +31,11 @@ defaults to ``elu`` in the reference ``train.py``, and its CIFAR-10 command
 keeps it); ``nonlinearity="concat_elu"`` gives PixelCNN++'s.
 """
 
+import tensorflow as tf
+
 from .. import layers as L
 from ..distributions import DiscretizedLogisticMixture
 from .base import AutoregressiveModel, pad_with_ones
-
-import tensorflow as tf
 
 VARIANTS = ("original", "multihead")
 
