@@ -27,7 +27,7 @@ from .data import make_dataset, subset_indices
 from .distributions import to_unit_range
 from .layers import CONV_PRECISIONS, conv_precision
 from .models import build_model, data_dependent_init
-from .progress import progress_bar, progress_enabled
+from .progress import progress_bar
 from .validation import check_images
 
 LOG_FIELDS = ["step", "epoch", "bits_per_dim", "learning_rate", "images_per_second", "elapsed_seconds",
@@ -454,7 +454,7 @@ class _Logger:
         # a terminal gets the bar alone; a notebook the bar and the lines; a file or CI log the lines alone
         self.bar = progress_bar(total, "training", "step", progress)
         self.bar.update(start_step)
-        self.lines = verbose and not (progress_enabled(progress) and sys.stderr.isatty())
+        self.lines = verbose and (self.bar.disable or not sys.stderr.isatty())
 
     def write(self, **row):
         row = {k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in row.items()}
