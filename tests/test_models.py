@@ -237,7 +237,7 @@ def test_output_shape_head_and_config(small_model, key, channels):
     params = model(x, training=False)
     assert params.shape == (3, H, W, model.head.num_params)
     assert model.head.channels == channels
-    if name in ("pixelcnn", "gated_pixelcnn"):
+    if name in ("pixelcnn", "gated_pixelcnn") and hparams.get("num_mixtures") is None:
         assert isinstance(model.head, pl.Categorical)
     else:
         assert isinstance(model.head, pl.DiscretizedLogisticMixture)
@@ -308,6 +308,7 @@ def test_published_defaults():
     (("pixelcnn_pp", (4, 4, 1)), {}, ValueError, "too small"),
     (("pixelcnn_pp", (10, 10, 1)), {}, ValueError, "multiple of 4"),
     (("pixelcnn", (8, 8, 1)), {"filters": 0}, ValueError, "filters must be a positive int"),
+    (("pixelcnn", (8, 8, 1)), {"num_mixtures": 0}, ValueError, "num_mixtures must be None .* or a positive int"),
     (("pixelcnn", (8, 8, 1)), {"depth": 1.5}, ValueError, "depth must be a positive int"),
     (("pixelsnail", (8, 8, 1)), {"variant": "fancy"}, ValueError, "variant must be one of"),
     (("pixelsnail", (8, 8, 1)), {"variant": "multihead", "filters": 10, "num_heads": 3}, ValueError,

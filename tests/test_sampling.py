@@ -75,7 +75,8 @@ def test_complete_conditions_on_earlier_pixels_only(small_model):
     assert (a[q + 1:] != b[q + 1:]).any()
 
 
-@pytest.mark.parametrize("key,channels", [("gated_pixelcnn", 1), ("pixelsnail_original", 1), ("pixelcnn", 3)])
+@pytest.mark.parametrize("key,channels", [("gated_pixelcnn", 1), ("pixelsnail_original", 1), ("pixelcnn", 3),
+                                          ("pixelcnn_mixture", 1)])
 def test_completed_pixel_follows_the_model_probabilities(key, channels):
     """Complete only the last pixel of many copies of one image: the values drawn
     follow exp(log_prob) of that pixel given the rest (for the 256-way RGB

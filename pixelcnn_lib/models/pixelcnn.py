@@ -4,25 +4,38 @@ A 7x7 type-A masked convolution, then residual blocks of masked 1x1 / 3x3 / 1x1
 type-B convolutions, then two masked 1x1 layers and a 256-way softmax per
 sub-pixel. RGB channels are ordered R, G, B inside each pixel by the masks'
 channel groups. Stacked 3x3 masks leave a blind spot (chapter 3).
+
+``num_mixtures=K`` swaps the softmax for PixelCNN++'s discretised logistic
+mixture of K components (a departure from the paper, for comparing the two
+heads on the same network, as chapter 2 does): the mixture couples a pixel's
+colours itself, so the masks then treat the pixel as one group and every
+output at a pixel sees earlier pixels only.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from .. import layers as L
-from ..distributions import Categorical
+from ..distributions import Categorical, DiscretizedLogisticMixture
 from .base import AutoregressiveModel
 
 
 class PixelCNN(AutoregressiveModel):
     model_name = "pixelcnn"
-    defaults = {"filters": 128, "depth": 15, "first_kernel": 7, "kernel": 3, "head_filters": 1024}
+    defaults = {"filters": 128, "depth": 15, "first_kernel": 7, "kernel": 3, "head_filters": 1024,
+                "num_mixtures": None}
 
-    def __init__(self, image_shape, filters, depth, first_kernel, kernel, head_filters, **kwargs):
+    def __init__(self, image_shape, filters, depth, first_kernel, kernel, head_filters, num_mixtures=None, **kwargs):
         channels = image_shape[-1]
-        super().__init__(image_shape, Categorical(channels), dict(
-            filters=filters, depth=depth, first_kernel=first_kernel, kernel=kernel, head_filters=head_filters),
-            **kwargs)
-        g = channels
+        if num_mixtures is None:
+            head, g = Categorical(channels), channels  # one mask group per colour: R, then G, then B
+        elif isinstance(num_mixtures, (int, np.integer)) and not isinstance(num_mixtures, bool) and num_mixtures > 0:
+            head, g = DiscretizedLogisticMixture(int(num_mixtures), channels), 1  # the whole pixel is one group
+        else:
+            raise ValueError(f"num_mixtures must be None (the 256-way softmax) or a positive int, got {num_mixtures!r}")
+        super().__init__(image_shape, head, dict(
+            filters=filters, depth=depth, first_kernel=first_kernel, kernel=kernel, head_filters=head_filters,
+            num_mixtures=num_mixtures), **kwargs)
 
         def masked(f, k, kind):
             return L.MaskedConv2D(f, k, kind, color_groups=g)
