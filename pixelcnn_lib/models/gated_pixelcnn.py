@@ -40,14 +40,24 @@ class GatedPixelCNN(AutoregressiveModel):
         self.out1 = L.MaskedConv2D(head_filters, 1, "B", g)
         self.out2 = L.MaskedConv2D(self.head.num_params, 1, "B", g)
 
-    def forward(self, x, training):
-        v, h = x, x
+    def stacks(self, x):
+        """The vertical and horizontal stacks after every layer: [(v, h), ...], each (B, H, W, filters).
+
+        ``x``: float32 images in [-1, 1]. ``forward`` reads the horizontal
+        stack of the last layer; chapter 4 looks at all of them.
+        """
+        v, h, outputs = x, x, []
         for i, (v_conv, h_conv, link, h_out) in enumerate(zip(self.v_convs, self.h_convs, self.links, self.h_outs)):
             v_pre = v_conv(v)
             if i == 0:
                 v_pre = L.down_shift(v_pre)  # the first layer must not see the current row
-            h_pre = h_conv(h) + link(v_pre)
-            v = L.gated_activation(v_pre)
+            h_pre = h_conv(h) + link(v_pre)  # the one-way link: the vertical stack feeds the horizontal one
+            v = L.gated_activation(v_pre)  # tanh(a) * sigmoid(b): 2F channels in, F out
             h_new = h_out(L.gated_activation(h_pre, self.groups))
-            h = h_new if i == 0 else h + h_new
+            h = h_new if i == 0 else h + h_new  # the residual connection, on the horizontal stack only
+            outputs.append((v, h))
+        return outputs
+
+    def forward(self, x, training):
+        _, h = self.stacks(x)[-1]
         return self.out2(tf.nn.relu(self.out1(tf.nn.relu(h))))
