@@ -5,17 +5,17 @@
 samples.png         new images of the shipped PixelSNAIL beside real held-out CIFAR-10 images (JPEG copy)
 completions.png     held-out images with the bottom half hidden, completed twice
 receptive_fields.png what PixelCNN, Gated PixelCNN and PixelSNAIL can see of the pixels before a target
-explorer.png        the causality explorer's view for a masked stack: the field and every layer's footprints
+explorer.png        the causality explorer's data as a still: the shipped PixelSNAIL's theoretical and effective
+                    fields, and a masked stack's gradient magnitudes
 """
 
 from pathlib import Path
 
 import keras
 import numpy as np
-from PIL import Image
 
 import pixelcnn_lib as pl
-from pixelcnn_lib import plotting
+from pixelcnn_lib import causality_explorer, plotting
 from pixelcnn_lib import receptive_field as rf
 from pixelcnn_lib import widgets as pw
 from pixelcnn_lib.checkpoints import load_pretrained
@@ -61,18 +61,36 @@ def receptive_fields(size=12):
     save(pw.plot_fields(panels, size=2.6), "receptive_fields.png")
 
 
-def explorer(size=7, depth=3):
-    stack = rf.LayerStack("masked", 3, depth, image_shape=(size, size, 1))
-    target = (size // 2, size // 2)
-    field = stack.field([target])[0]
-    left = pw.field_picture(field, target, caption=pw.field_caption(field, target))
-    right = pw.pattern_picture(stack.patterns())
-    height = max(left.shape[0], right.shape[0])
-    canvas = Image.new("RGB", (left.shape[1] + 24 + right.shape[1], height), "white")
-    canvas.paste(Image.fromarray(left), (0, 0))
-    canvas.paste(Image.fromarray(right), (left.shape[1] + 24, 0))
-    canvas.save(HERE / "explorer.png", optimize=True)
-    print("wrote figures/explorer.png")
+def explorer(depth=3, target=(21, 15)):
+    """The explorer's data drawn as a still: a masked stack's field of the centre pixel, by gradient magnitude,
+    and the shipped PixelSNAIL's theoretical and effective fields at a target (the nearest one computed)."""
+    from matplotlib.figure import Figure
+
+    states = pw.causality_states(kernels=(3,), depths=(depth,))
+    n = pw.EXPLORER_SIZE
+    centre = (n // 2, n // 2)
+    masked = states[("masked", 3, depth)].magnitude[centre[0] * n + centre[1]]
+    trained = pw.trained_fields()
+    k = int(np.argmin(np.abs(trained.targets - np.array(target)).sum(axis=1)))
+    snail_target = tuple(int(v) for v in trained.targets[k])
+    figure = Figure(figsize=(12, 3.8))
+    axes = figure.subplots(1, 3)
+    axes[0].imshow(pw.field_picture(trained.theory[k], snail_target, cell=6))
+    axes[0].set_title("shipped PixelSNAIL, theoretical:\nevery earlier pixel", fontsize=9)
+    for ax, field, where, title in [
+        (axes[1], trained.magnitude[k], snail_target,
+         "shipped PixelSNAIL, effective:\ngradient over 8 CIFAR-10 images"),
+        (axes[2], masked, centre, f"masked stack, depth {depth}, 16x16:\ngradient; blind spot up-right"),
+    ]:
+        logged = np.log10(np.where(field > 0, field / field.max(), np.nan))
+        shown = ax.imshow(logged, cmap="viridis", vmin=-causality_explorer.DECADES, vmax=0)
+        ax.plot(where[1], where[0], "s", color="red", ms=4)
+        ax.set_title(title, fontsize=9)
+    figure.colorbar(shown, ax=list(axes), shrink=0.8, label="log10 |gradient| / largest")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    save(figure, "explorer.png")
 
 
 if __name__ == "__main__":

@@ -166,3 +166,36 @@ def load_pretrained(name="pixelsnail_cifar10"):
         raise ValueError(f"unknown pretrained model {name!r}; available: {sorted(PRETRAINED)}")
     with resources.as_file(_asset(PRETRAINED[name])) as path:
         return load_weights_file(path)
+
+
+def describe_training(model, log):
+    """A paragraph (Markdown) on how a shipped model was trained, read from its metadata and training log.
+
+    ``model``: from ``load_pretrained``; ``log``: from ``load_training_log``.
+    The held-out figure is the one stored with the weights when they were
+    shipped (all held-out images); a model without one is described from its
+    log's last held-out measurement, or said to have none.
+    """
+    meta = getattr(model, "metadata", None) or {}
+    training = meta.get("training") or {}
+    if not len(log.get("step", [])):
+        raise ValueError("the training log is empty")
+    weights = {"raw": " (the raw weights of that step)", "EMA": " (their Polyak average)"}.get(meta.get("weights"), "")
+    parts = [f"The shipped weights are from step {meta.get('step', 'unknown')}{weights}. The log covers "
+             f"{int(log['step'][-1]):,} steps of batches of {training.get('batch_size', '?')} images in "
+             f"{log['elapsed_seconds'][-1] / 3600:.1f} hours, at a median of "
+             f"{np.median(log['images_per_second']):.1f} training images per second."]
+    if training.get("steps") and meta.get("step", 0) < training["steps"]:
+        parts.append(f"The run is planned for {training['steps']:,} steps; these weights come from an intermediate "
+                     "checkpoint.")
+    parts.append(f"The mean loss of the last logged training batches is {log['bits_per_dim'][-1]:.3f} bits/dim.")
+    measured = ~np.isnan(log["val_bits_per_dim"])
+    if "holdout_bits_per_dim" in meta:
+        parts.append(f"On {int(meta.get('holdout_images', 0)):,} held-out images the model reaches "
+                     f"**{float(meta['holdout_bits_per_dim']):.3f} bits/dim** ({meta.get('holdout', 'held out')}).")
+    elif measured.any():
+        parts.append(f"On the {training.get('val_size', '?')} held-out images of the last measurement during "
+                     f"training it reached **{log['val_bits_per_dim'][measured][-1]:.3f} bits/dim**.")
+    else:
+        parts.append("Neither the weights nor the log hold a held-out measurement.")
+    return " ".join(parts)

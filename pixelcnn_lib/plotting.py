@@ -428,3 +428,136 @@ def block_diagram(ax, boxes, arrows, fontsize=8):
     ax.set_axis_off()
     return ax
 
+
+
+# --------------------------------------------------------------------------
+# training curves
+# --------------------------------------------------------------------------
+
+
+def training_curves(log, title, reference=None, figure=None):
+    """A figure of a training log: bits/dim over the run, the same zoomed past the first fall, the learning rate.
+
+    log: a dict of arrays with ``step``, ``bits_per_dim``, ``learning_rate``
+      and, NaN where not measured, ``val_bits_per_dim`` (averaged weights) and
+      ``val_raw_bits_per_dim`` (raw weights): what ``load_training_log`` or
+      ``numpy.genfromtxt(log.csv, names=True)`` give.
+    reference: optional (bits/dim, label) drawn as a dotted line.
+    The middle panel starts at the second held-out measurement (or a third of
+    the way in), with its vertical axis fitted to what follows: the fall of the
+    first steps would otherwise flatten the rest. Made without pyplot.
+    """
+    from matplotlib.figure import Figure
+
+    names = log.dtype.names if isinstance(log, np.ndarray) else tuple(log)  # a structured array or a dict
+    steps = np.atleast_1d(np.asarray(log["step"], float))
+    if steps.size == 0:
+        raise ValueError("the training log is empty")
+    fig = figure if figure is not None else Figure(figsize=(12, 3.4))
+    left, zoom, right = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2, 1.4, 1]})
+    curves = [(steps, np.asarray(log["bits_per_dim"]), "-", "#3182bd", "training batches")]
+    for key, colour, label in [("val_bits_per_dim", "#e6550d", "held-out images, Polyak-averaged weights"),
+                               ("val_raw_bits_per_dim", "#756bb1", "held-out images, raw weights")]:
+        values = np.atleast_1d(np.asarray(log[key], float)) if key in names else np.full(steps.shape, np.nan)
+        if (~np.isnan(values)).any():
+            curves.append((steps[~np.isnan(values)], values[~np.isnan(values)], "o-", colour, label))
+    held_out_steps = curves[1][0] if len(curves) > 1 else np.array([])
+    start = held_out_steps[1] if len(held_out_steps) > 2 else steps[len(steps) // 3]
+    window = []
+    for x, y, style, colour, label in curves:
+        left.plot(x, y, style, color=colour, lw=1.2, ms=4, label=label)
+        later = x >= start
+        zoom.plot(x[later], y[later], style, color=colour, lw=1.2, ms=4)
+        window.append(y[later])
+    if reference is not None:
+        for ax in (left, zoom):
+            ax.axhline(reference[0], color="#969696", lw=0.8, ls=":", label=reference[1] if ax is left else None)
+    low, high = np.concatenate(window).min(), np.concatenate(window).max()
+    zoom.set_ylim(low - 0.05 * (high - low) - 1e-3, high + 0.05 * (high - low) + 1e-3)
+    zoom.set_title(f"from step {int(start):,} on, zoomed", fontsize=10)
+    left.set_title(title, fontsize=10)
+    left.set_ylabel("bits/dim")
+    left.legend(fontsize=8)
+    right.plot(steps, log["learning_rate"], color="#31a354")
+    right.set_ylabel("learning rate")
+    right.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+    for ax in (left, zoom, right):
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------
+# the three distributions of each pixel, step by step
+# --------------------------------------------------------------------------
+
+CHANNEL_COLOURS = ("#d62728", "#2ca02c", "#1f77b4")
+CHANNEL_NAMES = ("R", "G | R", "B | R, G")
+
+
+def channel_distribution_frames(image, probs, steps, dpi=90, colors=64):
+    """PNG frames of an RGB image being drawn: the canvas at each step and the pixel's three distributions.
+
+    image: uint8 (H, W, 3), the drawn image. probs: (H*W, 3, 256), P(R),
+    P(G | R) and P(B | R, G) of every pixel given the drawn values (each row
+    a distribution). steps: the raster positions to draw a frame for.
+    Each frame shows the canvas before that pixel (grey: not drawn yet, a
+    red square on the pixel) and, per channel, the distribution with the
+    drawn value marked; the edge bins, which hold whole tails and can dwarf
+    the rest, are noted in words when they are off the scale.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    image = np.asarray(image)
+    h, w = image.shape[:2]
+    probs = np.asarray(probs)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    if probs.shape != (h * w, 3, 256):
+        raise ValueError(f"probs must have shape {(h * w, 3, 256)} for a {h}x{w} image, got {probs.shape}")
+    if not all(0 <= t < h * w for t in steps):
+        raise ValueError(f"steps must lie in 0..{h * w - 1}")
+    drawn = image.reshape(h * w, 3).astype(int)
+    picked = np.take_along_axis(probs, drawn[..., None], axis=-1)[..., 0]  # (H*W, 3)
+    order = np.arange(h * w).reshape(h, w)
+
+    fig = Figure(figsize=(7.0, 2.5))  # one figure, redrawn for every frame
+    grid = fig.add_gridspec(3, 2, width_ratios=[1, 2.2], left=0.02, right=0.98, top=0.9, bottom=0.16,
+                            wspace=0.12, hspace=0.25)
+    canvas = fig.add_subplot(grid[:, 0])
+    shown = canvas.imshow(image, interpolation="nearest")
+    cursor = Rectangle((-0.5, -0.5), 1, 1, fill=False, ec="red", lw=1.5)
+    canvas.add_patch(cursor)
+    canvas.set_xticks([])
+    canvas.set_yticks([])
+    panels = []
+    for c in range(3):
+        ax = fig.add_subplot(grid[c, 1])
+        bars = ax.stairs(probs[0, c], np.arange(257) - 0.5, fill=True, color=CHANNEL_COLOURS[c], alpha=0.8)
+        marker = ax.axvline(0, color="black", lw=0.8, ls="--")
+        label = ax.text(0.01, 0.74, "", transform=ax.transAxes, fontsize=8)
+        ax.set_xlim(-0.5, 255.5)
+        ax.set_yticks([])
+        ax.tick_params(labelsize=7, labelbottom=c == 2)
+        panels.append((ax, bars, marker, label))
+
+    frames = []
+    for t in steps:
+        i, j = divmod(int(t), w)
+        shown.set_data(hide(image[None], (order < t)[None])[0])
+        cursor.set_xy((j - 0.5, i - 0.5))
+        canvas.set_title(f"step {t}: row {i}, column {j}", fontsize=8)
+        for c, (ax, bars, marker, label) in enumerate(panels):
+            p = probs[t, c]
+            top = max(p[1:-1].max(), picked[t, c]) * 1.15
+            ax.set_ylim(0, top)
+            bars.set_data(p)
+            marker.set_xdata([image[i, j, c]] * 2)
+            off_scale = [f"P({v}) = {p[v]:.2f}" for v in (0, 255) if p[v] > top]
+            label.set_text(f"P({CHANNEL_NAMES[c]}): drew {image[i, j, c]}, p = {picked[t, c]:.3f}"
+                           + (f"   (off the scale: {', '.join(off_scale)})" if off_scale else ""))
+        panels[2][0].set_xlabel(f"pixel value; this pixel costs {-np.log2(picked[t]).sum():.1f} bits", fontsize=8)
+        frames.append(figure_png(fig, dpi=dpi, colors=colors))
+    return frames

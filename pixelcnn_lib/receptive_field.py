@@ -64,7 +64,7 @@ class Link:
 # --------------------------------------------------------------------------
 
 
-def receptive_field_by_gradient(model, image_shape, target, output_channels=None, samples=3, seed=0):
+def receptive_field_by_gradient(model, image_shape, target, output_channels=None, samples=None, seed=0, images=None):
     """Gradient magnitude of the prediction at ``target`` with respect to every input sub-pixel.
 
     Args:
@@ -76,9 +76,13 @@ def receptive_field_by_gradient(model, image_shape, target, output_channels=None
       output_channels: which of the P outputs at the target to differentiate
         (an int, a slice or a list of ints); all of them by default.
       samples: number of random input images whose gradient magnitudes are
-        added up (more samples make an accidental zero even less likely);
-        all targets and samples go through the model as one batch.
+        added up (3 by default; more samples make an accidental zero even
+        less likely); all targets and samples go through the model as one
+        batch.
       seed: seed of the random inputs.
+      images: instead of random inputs, these images (N, H, W, C): uint8
+        0..255, or floats in [-1, 1]. Their gradient magnitudes are added
+        up; pass ``samples`` or ``images``, not both.
 
     Returns:
       float32 numpy (H, W, C), or (T, H, W, C) for a list of T targets.
@@ -97,15 +101,20 @@ def receptive_field_by_gradient(model, image_shape, target, output_channels=None
             raise ValueError(f"each target must be a (row, col) pair, got {t!r}")
         if not (0 <= t[0] < h and 0 <= t[1] < w):
             raise ValueError(f"target {tuple(t)} lies outside the {h}x{w} image")
-    if not isinstance(samples, (int, np.integer)) or samples < 1:
-        raise ValueError(f"samples must be a positive int, got {samples!r}")
-    count = len(targets)
+    if images is None:
+        samples = 3 if samples is None else samples
+        if not isinstance(samples, (int, np.integer)) or samples < 1:
+            raise ValueError(f"samples must be a positive int, got {samples!r}")
+        images = np.random.default_rng(seed).uniform(-1.0, 1.0, size=(samples, h, w, c)).astype(np.float32)
+    elif samples is not None:
+        raise ValueError("pass samples (random inputs) or images, not both")
+    else:
+        images = _check_images(images, (h, w, c))
+    samples, count = len(images), len(targets)
     select = np.zeros((count, h, w, 1), np.float32)  # one-hot: batch element t differentiates target t
     for i, (row, col) in enumerate(targets):
         select[i, row, col, 0] = 1.0
-    rng = np.random.default_rng(seed)
-    images = rng.uniform(-1.0, 1.0, size=(samples, 1, h, w, c)).astype(np.float32)
-    x = tf.constant(np.repeat(images, count, axis=1).reshape(samples * count, h, w, c))  # sample-major
+    x = tf.constant(np.repeat(images[:, None], count, axis=1).reshape(samples * count, h, w, c))  # sample-major
     with tf.GradientTape() as tape:
         tape.watch(x)
         y = _call(model, x)
@@ -116,6 +125,21 @@ def receptive_field_by_gradient(model, image_shape, target, output_channels=None
     gradient = np.abs(tape.gradient(objective, x).numpy()).reshape(samples, count, h, w, c)
     total = gradient.sum(axis=0)
     return total[0] if single else total
+
+
+def _check_images(images, image_shape):
+    """Images (N, *image_shape), uint8 0..255 or floats in [-1, 1] -> float32 in [-1, 1]."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1:] != tuple(image_shape) or len(images) == 0:
+        raise ValueError(f"images must be an array (N, {', '.join(map(str, image_shape))}) with N >= 1, "
+                         f"got shape {images.shape}")
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 127.5 - 1.0
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"images must be uint8 (0..255) or floats in [-1, 1], got dtype {images.dtype}")
+    if not np.isfinite(images).all() or np.abs(images).max() > 1.0:
+        raise ValueError("float images must be finite and in [-1, 1] (convert uint8 with x / 127.5 - 1)")
+    return images.astype(np.float32)
 
 
 def _call(model, x):
@@ -411,14 +435,7 @@ class LayerStack:
 
     def patterns(self):
         """[(layer title, [(label, offsets), ...]), ...]: the labelled footprints, layer by layer."""
-        rows = {}
-        for step in self.spec:
-            for link in step:
-                if link.label:
-                    entries = rows.setdefault(link.layer, [])
-                    if (link.label, link.offsets) not in entries:
-                        entries.append((link.label, link.offsets))
-        return list(rows.items())
+        return spec_patterns(self.spec)
 
     def field(self, target, samples=3, seed=0):
         """Bool (H, W) (or (T, H, W) for a list of targets): the receptive field by gradient."""
@@ -428,6 +445,18 @@ class LayerStack:
     def analytic_field(self, target):
         """Bool (H, W): the receptive field from the spec."""
         return analytic_receptive_field(self.spec, self.image_shape, target)
+
+
+def spec_patterns(spec):
+    """[(layer title, [(label, offsets), ...]), ...]: the labelled footprints of a spec, layer by layer."""
+    rows = {}
+    for step in getattr(spec, "spec", spec):
+        for link in step:
+            if link.label:
+                entries = rows.setdefault(link.layer, [])
+                if (link.label, link.offsets) not in entries:
+                    entries.append((link.label, link.offsets))
+    return list(rows.items())
 
 
 def earlier_pixels(image_shape, target):
@@ -480,5 +509,5 @@ def _is_pair(t):
 __all__ = [
     "BLOCKS", "CENTRE", "EARLIER", "Link", "LayerStack", "ShiftedStack", "analytic_receptive_field",
     "conv_footprint", "earlier_pixels", "field_text", "model_spec", "receptive_field_by_gradient", "shift",
-    "unseen_earlier",
+    "spec_patterns", "unseen_earlier",
 ]

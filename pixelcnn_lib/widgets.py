@@ -1,16 +1,21 @@
-"""The interactive explorers of the book, built with ipywidgets.
+"""The interactive explorers of the book, and the pictures of receptive fields they draw.
 
 Every explorer works live in Jupyter and Colab, and also on the static
 website, where no Python kernel runs: its views are computed in advance and
-switched in the browser by ``jslink`` (see ``switched_by``). An explorer that
-recomputes in Python (``live_causality_explorer``) needs a kernel.
+switched in the browser, by ``jslink`` for the ipywidgets explorers (see
+``switched_by``). An explorer that recomputes in Python
+(``live_causality_explorer``, ``live_mixture_explorer``) needs a kernel.
 
 Explorers:
 
-* ``causality_explorer``: receptive fields and layer footprints of the four
-  causal building blocks (chapter 3);
-* ``live_causality_explorer``: the same, recomputed in Python for any target,
-  kernel and depth;
+* ``causality_explorer``: receptive fields by gradient (seen / not seen, and
+  the gradient magnitude), layer footprints of the four causal building
+  blocks, and the shipped PixelSNAIL's effective receptive field beside its
+  theoretical one (chapter 3). It is plain HTML and JavaScript, not
+  ipywidgets, and lives in ``pixelcnn_lib.causality_explorer`` with
+  ``causality_states``; both are also reached from here;
+* ``live_causality_explorer``: seen / not seen, recomputed in Python for any
+  image size, target, kernel and depth;
 * ``mixture_explorer``: a discretised logistic mixture (weights, means,
   scales) and the coupling of RGB channels, with the bits of every value
   (chapter 2);
@@ -24,7 +29,6 @@ switched in the browser), ``legend``.
 from __future__ import annotations
 
 import io
-import itertools
 
 import ipywidgets as widgets
 import numpy as np
@@ -290,47 +294,12 @@ def pattern_picture(patterns, cell=10, max_width=640):
 
 
 # --------------------------------------------------------------------------
-# the causality explorer (chapter 3)
+# the live causality explorer (chapter 3)
 # --------------------------------------------------------------------------
-
-EXPLORER_SIZE = 7  # the explorer's images are EXPLORER_SIZE x EXPLORER_SIZE, grey
-EXPLORER_KERNELS = (3, 5)
-EXPLORER_DEPTHS = (1, 2, 3)
 
 
 def _stack_key(block, kernel, depth):
     return (block, 3 if block == "attention" else kernel, depth)  # PixelSNAIL's kernels are fixed
-
-
-def causality_states(size=EXPLORER_SIZE, kernels=EXPLORER_KERNELS, depths=EXPLORER_DEPTHS, samples=3):
-    """Everything the explorer shows, computed by gradient through the library's layers.
-
-    Returns {(block, kernel, depth): (fields, patterns)} with ``fields`` a bool
-    array (size*size, size, size): the receptive field of every target pixel,
-    in raster order, and ``patterns`` the layer footprints
-    (``LayerStack.patterns()``). The attention block ignores ``kernel``
-    (PixelSNAIL's kernels are fixed), so its entries are shared.
-
-    Every gradient field is checked against the analytic one. A path whose
-    gradient happens to vanish for all random inputs (possible, though rare,
-    behind ReLUs) is retried with fresh inputs; a remaining difference raises
-    ``RuntimeError``.
-    """
-    targets = [(row, col) for row in range(size) for col in range(size)]
-    states, cache = {}, {}
-    for block, kernel, depth in itertools.product(rf.BLOCKS, kernels, depths):
-        key = _stack_key(block, kernel, depth)
-        if key not in cache:
-            stack = rf.LayerStack(*key, image_shape=(size, size, 1))
-            fields = stack.field(targets, samples=samples)
-            analytic = np.stack([stack.analytic_field(t) for t in targets])
-            if (fields != analytic).any():
-                fields |= stack.field(targets, samples=2 * samples, seed=1)
-            if (fields != analytic).any():
-                raise RuntimeError(f"gradient and analytic receptive fields differ for {key}")
-            cache[key] = (fields, stack.patterns())
-        states[(block, kernel, depth)] = cache[key]
-    return states
 
 
 CONTROL_STYLE = {"description_width": "4em"}
@@ -347,56 +316,6 @@ def _kernel_buttons(kernels):
     return widgets.ToggleButtons(options=list(kernels), description="kernel",
                                  style={**CONTROL_STYLE, "button_width": "3em"},
                                  layout=widgets.Layout(display="flex"))  # the label beside the buttons
-
-
-def causality_explorer(states=None, size=EXPLORER_SIZE, kernels=EXPLORER_KERNELS, depths=EXPLORER_DEPTHS):
-    """The causality explorer: block, kernel size, depth and target pixel -> receptive field and footprints.
-
-    All views are precomputed (``causality_states``; pass ``states`` to reuse
-    them) and switched in the browser, so the explorer also works on the
-    static website. ``live_causality_explorer`` recomputes in Python instead.
-    """
-    states = states if states is not None else causality_states(size, kernels, depths)
-    block = _block_dropdown()
-    kernel = _kernel_buttons(kernels)
-    depth = widgets.SelectionSlider(options=list(depths), value=depths[min(1, len(depths) - 1)],
-                                    description="depth", continuous_update=True, style=CONTROL_STYLE,
-                                    layout=widgets.Layout(width="480px"))
-    target = widgets.SelectionSlider(
-        options=[(f"({row}, {col})", (row, col)) for row in range(size) for col in range(size)],
-        value=(size // 2, size // 2), description="target", continuous_update=True, style=CONTROL_STYLE,
-        layout=widgets.Layout(width="480px"),
-    )
-    shared = widgets.Layout(margin="0 1.5em 0 0")
-    fields, patterns = {}, {}
-
-    def field_view(block_name, kernel_size, layers, pixel):
-        key = (_stack_key(block_name, kernel_size, layers), pixel)
-        if key not in fields:
-            field = states[(block_name, kernel_size, layers)][0][pixel[0] * size + pixel[1]]
-            fields[key] = image_widget(field_picture(field, pixel, caption=field_caption(field, pixel)), shared)
-        return fields[key]
-
-    def pattern_view(block_name, kernel_size, layers):
-        key = _stack_key(block_name, kernel_size, layers)
-        if key not in patterns:
-            patterns[key] = image_widget(pattern_picture(states[(block_name, kernel_size, layers)][1]))
-        return patterns[key]
-
-    field_switch = switched_by([block, kernel, depth, target], field_view)
-    pattern_switch = switched_by([block, kernel, depth], pattern_view)
-    note = widgets.HTML(
-        "<small>Depth counts the layers (blocks for the shifted and attention stacks) after the input layer. "
-        "PixelSNAIL's convolutions are fixed at 2x2, so the kernel size does not change it.</small>")
-    return widgets.VBox([
-        block,
-        kernel,
-        depth,
-        target,
-        widgets.HBox([field_switch, legend(FIELD_LEGEND, vertical=True)]),
-        pattern_switch,
-        note,
-    ])
 
 
 def live_causality_explorer(size=9, kernels=(3, 5, 7), max_depth=6):
@@ -599,8 +518,21 @@ def live_mixture_explorer(num_components=3):
     return widgets.Tab(children=[mixture_tab, coupling_tab], titles=["mixture", "RGB coupling"])
 
 
+# the causality explorer lives in its own module (which draws with the pictures above); reach it from here too
+_EXPLORER_NAMES = ("EXPLORER_DEPTHS", "EXPLORER_KERNELS", "EXPLORER_SIZE", "StackFields", "TrainedFields",
+                   "causality_explorer", "causality_states", "trained_fields")
+
+
+def __getattr__(name):
+    if name in _EXPLORER_NAMES:
+        from . import causality_explorer
+
+        return getattr(causality_explorer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
-    "FIELD_COLOURS", "FIELD_LEGEND", "causality_explorer", "causality_states", "field_caption", "field_categories",
-    "field_picture", "footprint_picture", "image_widget", "legend", "live_causality_explorer",
-    "live_mixture_explorer", "mixture_explorer", "pattern_picture", "png_bytes", "selection_values", "switched_by",
+    "FIELD_COLOURS", "FIELD_LEGEND", "field_caption", "field_categories", "field_picture", "footprint_picture",
+    "image_widget", "legend", "live_causality_explorer", "live_mixture_explorer", "mixture_explorer",
+    "pattern_picture", "png_bytes", "selection_values", "switched_by", *_EXPLORER_NAMES,
 ]

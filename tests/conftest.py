@@ -1,18 +1,26 @@
-"""Shared fixtures: small models of every kind, built once per test session.
+"""Shared fixtures: small models of every kind, built once per test session; a browser and the built book.
 
 Every model is built at a size that runs in milliseconds on a CPU (8x8 images,
 12 filters, one or two blocks) but keeps all of its structure: masks with
 colour groups, both streams, the up/down passes of PixelCNN++, attention.
 Models with dropout are built with dropout 0.5 and always called with
 ``training=False``, so the tests also check that dropout is off there.
+
+``browser`` is headless Chromium (``browser_support.Browser``) and ``site`` the
+built website (``make book``) served on 127.0.0.1; tests that use them skip
+when either is missing, except in CI (``CI=true``), where they fail.
 """
 
 from __future__ import annotations
+
+import shutil
+import tempfile
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from browser_support import SITE, Browser, Site, find_chromium, require
 
 import pixelcnn_lib as pl
 
@@ -21,6 +29,7 @@ IMAGE_SIZE = 8
 #: key -> (model name, hyper-parameters); the two PixelSNAIL variants are separate keys
 SMALL_CONFIGS = {
     "pixelcnn": ("pixelcnn", dict(filters=12, depth=2, head_filters=24)),
+    "pixelcnn_mixture": ("pixelcnn", dict(filters=12, depth=2, head_filters=24, num_mixtures=2)),
     "gated_pixelcnn": ("gated_pixelcnn", dict(filters=12, depth=2, head_filters=24)),
     "pixelcnn_pp": ("pixelcnn_pp", dict(filters=12, depth=1, num_mixtures=2, dropout=0.5)),
     "pixelsnail_original": ("pixelsnail", dict(
@@ -70,3 +79,26 @@ def finite(t):
 
 def grads_finite(grads):
     return all(g is not None and finite(tf.convert_to_tensor(g)) for g in grads)
+
+
+@pytest.fixture(scope="module")
+def site():
+    """The built website, served on 127.0.0.1 (``site.url``; failed requests in ``site.failures``)."""
+    require(SITE.is_dir() and (SITE / "index.html").exists(), f"no built site at {SITE}: run `make book` first")
+    served = Site(SITE)
+    yield served
+    served.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium with one page, driven over the DevTools protocol (``browser_support.Browser``)."""
+    require(find_chromium() is not None, "Chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("websocket")
+    profile = tempfile.mkdtemp(prefix="book-chromium-")
+    try:
+        opened = Browser(find_chromium(), profile)
+        yield opened
+        opened.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)  # Chromium may still be writing to it as it exits

@@ -1,11 +1,15 @@
 """Chapter 2's mixture explorer responds to its controls on the static website, without a kernel.
 
-Uses the served site and headless Chromium of ``test_book.py`` (skipped like it when either is missing).
+Uses the served site and headless Chromium of the ``site`` and ``browser`` fixtures (conftest.py), skipped like the
+book's browser test when either is missing.
 """
 
 import time
 
-from test_book import PAGES, browser, require, site  # noqa: F401  (pytest fixtures)
+import pytest
+from browser_support import PAGES, require
+
+pytestmark = pytest.mark.slow
 
 PROBABILITY = "chapters/02_probability.html"
 
@@ -24,7 +28,7 @@ STATE = """(() => {
 })()"""
 
 
-def focus_slider(browser, label):  # noqa: F811
+def focus_slider(browser, label):
     browser.evaluate(f"""(() => {{
       const note = Array.from(document.querySelectorAll(".widget-html-content"))
         .find((element) => element.textContent.includes("Component 1 is fixed"));
@@ -34,7 +38,7 @@ def focus_slider(browser, label):  # noqa: F811
     }})()""")
 
 
-def test_mixture_explorer_responds_without_a_kernel(site, browser):  # noqa: F811
+def test_mixture_explorer_responds_without_a_kernel(site, browser):
     require(PROBABILITY in PAGES, f"{PROBABILITY} was not built")
     status = browser.open(site.url + PROBABILITY)
     assert status["views"] >= 2 and status["rendered"] == status["views"]

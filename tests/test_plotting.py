@@ -174,3 +174,46 @@ def test_block_diagram_draws_boxes_and_arrows():
     assert len(ax.patches) == 2
     with pytest.raises(ValueError, match="unknown box"):
         plotting.block_diagram(ax, {"a": (0, 0, "in")}, [("a", "c")])
+
+
+def training_log(steps=10, val_at=(3, 6, 9)):
+    step = np.arange(1, steps + 1, dtype=float)
+    val = np.full(steps, np.nan)
+    val[list(val_at)] = 5.0 - 0.1 * np.arange(len(val_at))
+    return {"step": step, "bits_per_dim": 8.0 - 0.3 * step, "learning_rate": 1e-3 * 0.9 ** step,
+            "val_bits_per_dim": val, "val_raw_bits_per_dim": val + 0.05}
+
+
+def test_training_curves_draws_the_log_and_zooms_from_the_second_held_out_point():
+    log = training_log()
+    fig = plotting.training_curves(log, "a run", reference=(4.0, "a reference"))
+    left, zoom, right = fig.axes
+    assert [len(line.get_xdata()) for line in left.lines[:3]] == [10, 3, 3]  # training, EMA, raw
+    assert zoom.get_title() == "from step 7 on, zoomed"  # the second held-out measurement is at step 7
+    assert min(zoom.lines[0].get_xdata()) == 7
+    low, high = zoom.get_ylim()
+    assert low < min(log["bits_per_dim"][6:]) and high > 5.0 - 0.1  # fitted to what follows step 7
+    np.testing.assert_allclose(right.lines[0].get_ydata(), log["learning_rate"])
+    assert any(line.get_linestyle() == ":" for line in left.lines)  # the reference line
+    csv_like = np.array(list(zip(*log.values())), dtype=[(key, float) for key in log])  # as numpy.genfromtxt gives
+    assert [len(line.get_xdata()) for line in plotting.training_curves(csv_like, "csv").axes[0].lines] == [10, 3, 3]
+    without_validation = dict(log, val_bits_per_dim=np.full(10, np.nan), val_raw_bits_per_dim=np.full(10, np.nan))
+    assert len(plotting.training_curves(without_validation, "no held-out").axes[0].lines) == 1
+    with pytest.raises(ValueError, match="empty"):
+        plotting.training_curves({key: np.array([]) for key in log}, "empty")
+
+
+def test_channel_distribution_frames_one_png_per_step():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(3, 3, 3), dtype=np.uint8)
+    probs = rng.random((9, 3, 256))
+    probs /= probs.sum(-1, keepdims=True)
+    frames = plotting.channel_distribution_frames(image, probs, [0, 4, 8], dpi=40)
+    assert len(frames) == 3 and all(frame.startswith(b"\x89PNG") for frame in frames)
+    assert len(set(frames)) == 3  # the canvas and the distributions change from step to step
+    with pytest.raises(ValueError, match="probs must have shape"):
+        plotting.channel_distribution_frames(image, probs[:4], [0])
+    with pytest.raises(ValueError, match="steps must lie in 0..8"):
+        plotting.channel_distribution_frames(image, probs, [9])
+    with pytest.raises(ValueError, match="uint8"):
+        plotting.channel_distribution_frames(image.astype(float), probs, [0])

@@ -138,3 +138,43 @@ def test_bad_specs_and_layers_are_refused():
         rf.model_spec(plus)
     with pytest.raises(ValueError, match="unknown block"):
         rf.LayerStack("dilated")
+
+
+def test_gradient_at_given_images_adds_up_their_magnitudes():
+    stack = rf.LayerStack("gated", 3, 1, image_shape=(5, 5, 3))
+    images = np.random.default_rng(0).integers(0, 256, size=(3, 5, 5, 3), dtype=np.uint8)
+    targets = [(2, 2), (4, 1)]
+    together = rf.receptive_field_by_gradient(stack, (5, 5, 3), targets, images=images)
+    one_by_one = sum(rf.receptive_field_by_gradient(stack, (5, 5, 3), targets, images=images[i : i + 1])
+                     for i in range(3))
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-5)
+    as_floats = rf.receptive_field_by_gradient(stack, (5, 5, 3), targets, images=images / 127.5 - 1.0)
+    np.testing.assert_allclose(as_floats, together, rtol=1e-5)
+    np.testing.assert_array_equal(together.any(-1), np.stack([stack.analytic_field(t) for t in targets]))
+    random = rf.receptive_field_by_gradient(stack, (5, 5, 3), targets, samples=3)
+    assert not np.allclose(random, together), "the images were not used"
+
+
+def test_gradient_refuses_bad_images():
+    layer = L.MaskedConv2D(2, 3, "A")
+    good = np.zeros((2, 4, 4, 1), np.uint8)
+    with pytest.raises(ValueError, match="not both"):
+        rf.receptive_field_by_gradient(layer, (4, 4, 1), (1, 1), samples=2, images=good)
+    with pytest.raises(ValueError, match=r"images must be an array \(N, 4, 4, 1\)"):
+        rf.receptive_field_by_gradient(layer, (4, 4, 1), (1, 1), images=np.zeros((2, 4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match="N >= 1"):
+        rf.receptive_field_by_gradient(layer, (4, 4, 1), (1, 1), images=good[:0])
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        rf.receptive_field_by_gradient(layer, (4, 4, 1), (1, 1), images=np.full((1, 4, 4, 1), 2.0))
+    with pytest.raises(ValueError, match="finite"):
+        rf.receptive_field_by_gradient(layer, (4, 4, 1), (1, 1), images=np.full((1, 4, 4, 1), np.nan))
+    with pytest.raises(ValueError, match="dtype int64"):
+        rf.receptive_field_by_gradient(layer, (4, 4, 1), (1, 1), images=good.astype(np.int64))
+
+
+def test_spec_patterns_of_a_model_list_its_labelled_layers():
+    snail = pl.build_model("pixelsnail", (6, 6, 1), filters=8, depth=1, resnets_per_block=1, num_mixtures=1,
+                           dropout=0.0)
+    patterns = rf.spec_patterns(rf.model_spec(snail))
+    assert [title for title, _ in patterns] == ["input", "block 1"]
+    assert ("causal attention: every earlier pixel", rf.EARLIER) in patterns[1][1]

@@ -1,6 +1,11 @@
-"""The causality explorer and the shared widget helpers."""
+"""The causality explorer (its data, decoded back from the page) and the shared widget helpers."""
 
+import base64
 import io
+import itertools
+import json
+import re
+from importlib import resources
 
 import ipywidgets as widgets
 import numpy as np
@@ -8,8 +13,10 @@ import pytest
 from ipywidgets.widgets.widget_link import Link
 from PIL import Image
 
+from pixelcnn_lib import causality_explorer as cx
 from pixelcnn_lib import receptive_field as rf
 from pixelcnn_lib import widgets as pw
+from pixelcnn_lib.checkpoints import load_pretrained
 
 
 def test_png_bytes_round_trip_with_a_palette():
@@ -64,21 +71,195 @@ def test_switched_by_links_every_level_to_its_control():
         pw.switched_by([widgets.IntSlider()], make_view)
 
 
-def test_causality_explorer_on_a_small_grid():
-    states = pw.causality_states(size=3, kernels=(3,), depths=(1,))
-    assert set(states) == {(block, 3, 1) for block in rf.BLOCKS}
-    fields, patterns = states[("masked", 3, 1)]
-    assert fields.shape == (9, 3, 3)
-    np.testing.assert_array_equal(fields[4], [[True, True, True], [True, False, False], [False] * 3])
-    assert patterns[0][0] == "layer 1"
-    explorer = pw.causality_explorer(states, size=3, kernels=(3,), depths=(1,))
-    block, kernel, depth, target = explorer.children[:4]
-    assert [v for v in pw.selection_values(block)] == list(rf.BLOCKS)
-    assert target.value == (1, 1) and len(target.options) == 9
-    field_switch, _ = explorer.children[4].children
-    # block -> kernel -> depth -> target: the attention stack reuses its views for every kernel
-    images = field_switch.children[0].children[0].children[0].children
-    assert len(images) == 9 and all(isinstance(image, widgets.Image) for image in images)
+SMALL = {"size": 6, "kernels": (3, 5), "depths": (1, 2)}
+
+
+@pytest.fixture(scope="module")
+def small_states():
+    return cx.causality_states(**SMALL)
+
+
+def payload(explorer):
+    """The data the explorer's page carries (its JSON script)."""
+    match = re.search(r'<script type="application/json" data-role="data">(.*?)</script>', explorer.data, re.S)
+    assert match, "the explorer carries no data"
+    return json.loads(match.group(1).replace("<\\/", "</"))
+
+
+def picture(uri, mode=None):
+    assert uri.startswith("data:image/png;base64,"), uri[:40]
+    image = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert mode is None or image.mode == mode, image.mode
+    return np.asarray(image.convert("RGB") if mode is None else image)
+
+
+def embedded_fields(part):
+    """The codes of every stack (K, T, S, S) from a part of the page's data, undoing ``field_mosaic``."""
+    codes, n, (rows, cols) = picture(part["fields"], "L"), part["size"], part["grid"]
+    return codes.reshape(-1, rows, n, cols, n).transpose(0, 1, 3, 2, 4).reshape(-1, rows * cols, n, n)
+
+
+def check_encoding(codes, magnitude):
+    """Codes are non-zero exactly where the magnitude is, never decrease as it grows and decode to it."""
+    np.testing.assert_array_equal(codes > 0, magnitude > 0)
+    step = cx.DECADES / (cx.LEVELS - 1)
+    for code, field in zip(codes.reshape(len(codes), -1), magnitude.reshape(len(magnitude), -1)):
+        if not field.any():
+            continue
+        order = np.argsort(field, kind="stable")
+        assert (np.diff(code[order].astype(int)) >= 0).all(), "the codes are not monotone in the magnitude"
+        assert code.max() == cx.LEVELS and code[field.argmax()] == cx.LEVELS
+        ratio = field / field.max()
+        inside = ratio >= 10.0 ** -cx.DECADES
+        decoded = np.log10(cx.decode_magnitude(code[inside][None])[0])
+        assert np.abs(decoded - np.log10(ratio[inside])).max() <= step / 2 + 1e-6
+        assert (code[(ratio > 0) & ~inside] == 1).all()
+
+
+def test_causality_states_hold_gradient_magnitudes_with_the_analytic_support(small_states):
+    keys = list(itertools.product(rf.BLOCKS, SMALL["kernels"], SMALL["depths"]))
+    assert sorted(small_states) == sorted(keys)
+    assert small_states[("attention", 3, 2)] is small_states[("attention", 5, 2)]  # PixelSNAIL's kernels are fixed
+    n = SMALL["size"]
+    targets = [(row, col) for row in range(n) for col in range(n)]
+    for (block, kernel, depth), state in small_states.items():
+        assert isinstance(state, cx.StackFields) and state.magnitude.shape == (n * n, n, n)
+        assert state.magnitude.dtype == np.float32 and (state.magnitude >= 0).all()
+        stack = rf.LayerStack(block, kernel, depth, image_shape=(n, n, 1))
+        np.testing.assert_array_equal(state.seen, np.stack([stack.analytic_field(t) for t in targets]))
+        assert state.patterns == stack.patterns()
+    masked = small_states[("masked", 3, 1)]
+    np.testing.assert_array_equal(masked.seen[2 * n + 2][1:4, 1:4], [[1, 1, 1], [1, 0, 0], [0, 0, 0]])
+    assert len(np.unique(masked.magnitude[masked.seen])) > 10, "magnitudes, not only seen / not seen"
+
+
+def test_explorer_embeds_every_field_and_footprint(small_states):
+    data = payload(cx.causality_explorer(small_states, trained=False))
+    stacks = data["stacks"]
+    assert data["trained"] is None and stacks["size"] == SMALL["size"]
+    assert stacks["kernels"] == list(SMALL["kernels"]) and stacks["depths"] == list(SMALL["depths"])
+    fields = embedded_fields(stacks)
+    assert len(fields) == len(stacks["patterns"]) == 14  # the attention stacks share their kernels
+    for (block, kernel, depth), state in small_states.items():
+        k = stacks["index"][f"{block}/{kernel}/{depth}"]
+        check_encoding(fields[k], state.magnitude)
+        np.testing.assert_array_equal(picture(stacks["patterns"][k]), pw.pattern_picture(state.patterns))
+    assert len(data["palette"]) == data["levels"] == cx.LEVELS
+    assert data["colours"]["target"] == list(pw.FIELD_COLOURS["target"])
+    assert data["start"] == {"mode": "seen", "block": "masked", "kernel": 3, "depth": 2, "target": [3, 3]}
+
+
+def test_encoding_of_magnitudes():
+    magnitude = np.array([[0.0, 1e-9, 1e-6, 1e-3, 0.5, 1.0], [0.0] * 6])
+    codes = cx.encode_magnitude(magnitude, decades=6, levels=16)
+    np.testing.assert_array_equal(codes, [[0, 1, 1, 9, 15, 16], [0] * 6])
+    np.testing.assert_allclose(cx.decode_magnitude(codes, 6, 16)[0], [0, 1e-6, 1e-6, 10 ** -2.8, 10 ** -0.4, 1],
+                               rtol=1e-5)
+    mosaic = cx.field_mosaic(np.arange(4 * 2 * 3).reshape(4, 2, 3), columns=2)
+    np.testing.assert_array_equal(mosaic[:2, 3:], np.arange(6, 12).reshape(2, 3))  # the second field, top right
+    with pytest.raises(ValueError, match="non-negative"):
+        cx.encode_magnitude(-magnitude)
+    with pytest.raises(ValueError, match="levels"):
+        cx.encode_magnitude(magnitude, levels=300)
+    with pytest.raises(ValueError, match="decades"):
+        cx.encode_magnitude(magnitude, decades=0)
+    with pytest.raises(ValueError, match="codes must be uint8"):
+        cx.decode_magnitude(np.array([[17]], np.uint8), levels=16)
+    with pytest.raises(ValueError, match="do not fill"):
+        cx.field_mosaic(np.zeros((3, 2, 2)), columns=2)
+
+
+def test_every_explorer_has_its_own_id(small_states):
+    pages = [cx.causality_explorer(small_states, trained=False).data for _ in range(2)]
+    ids = [re.search(r'<div id="(causality-explorer-[0-9a-f]+)"', page).group(1) for page in pages]
+    assert ids[0] != ids[1]
+    for page, uid, other in zip(pages, ids, ids[::-1]):
+        assert f"#{uid} " in page and other not in page  # its styles are scoped to it
+        assert f'document.getElementById("{uid}")' in page
+    assert "http" not in pages[0], "the explorer must not need the network"
+
+
+def test_explorer_refuses_bad_arguments(small_states):
+    with pytest.raises(ValueError, match="size"):
+        cx.causality_states(size=1)
+    with pytest.raises(ValueError, match="kernels"):
+        cx.causality_states(size=4, kernels=(4,))
+    with pytest.raises(ValueError, match="depths"):
+        cx.causality_states(size=4, depths=(0,))
+    with pytest.raises(ValueError, match="samples"):
+        cx.causality_states(size=4, samples=0)
+    with pytest.raises(ValueError, match="mode"):
+        cx.causality_explorer(small_states, trained=False, mode="colour")
+    with pytest.raises(ValueError, match="block"):
+        cx.causality_explorer(small_states, trained=False, block="dilated")
+    with pytest.raises(ValueError, match="kernel"):
+        cx.causality_explorer(small_states, trained=False, kernel=7)
+    with pytest.raises(ValueError, match="depth"):
+        cx.causality_explorer(small_states, trained=False, depth=4)
+    with pytest.raises(ValueError, match="inside the 6x6 image"):
+        cx.causality_explorer(small_states, trained=False, target=(6, 0))
+    with pytest.raises(ValueError, match="every block needs every kernel and depth"):
+        cx.causality_explorer({key: value for key, value in small_states.items() if key[0] != "gated"},
+                              trained=False)
+    with pytest.raises(ValueError, match="StackFields"):
+        cx.causality_explorer({("masked", 3, 1): np.zeros((36, 6, 6))}, trained=False)
+    with pytest.raises(ValueError, match="states must be the non-empty dict"):
+        cx.causality_explorer({}, trained=False)
+    with pytest.raises(ValueError, match="trained must be True, False or the TrainedFields"):
+        cx.causality_explorer(small_states, trained="yes")
+
+
+def test_trained_fields_are_causal_and_see_every_earlier_pixel():
+    trained = cx.trained_fields()
+    np.testing.assert_array_equal(trained.targets, cx.trained_targets())
+    assert trained.magnitude.shape == (256, 32, 32) and len(trained.images) == cx.TRAINED_CLASSES
+    snail = load_pretrained("pixelsnail_cifar10")
+    spec = rf.model_spec(snail)
+    for target, magnitude, theory in zip(trained.targets, trained.magnitude, trained.theory):
+        earlier = rf.earlier_pixels((32, 32), target)
+        assert not magnitude[~earlier].any(), f"gradient on the target {target} or a later pixel"
+        np.testing.assert_array_equal(theory, earlier)
+        np.testing.assert_array_equal(magnitude > 0, earlier)  # attention reaches every earlier pixel
+    for target in ([1, 1], [15, 17], [31, 31]):
+        np.testing.assert_array_equal(rf.analytic_receptive_field(spec, (32, 32), target),
+                                      rf.earlier_pixels((32, 32), target))
+    assert trained.magnitude.max() == 1.0 and trained.magnitude[trained.magnitude > 0].min() >= 0.99e-6
+    part = payload(cx.causality_explorer(cx.causality_states(**{**SMALL, "kernels": (3,), "depths": (1,)}),
+                                         trained=trained))["trained"]
+    assert (part["size"], part["grid"], part["first"], part["step"]) == (32, [16, 16], 1, 2)
+    check_encoding(embedded_fields(part)[0], trained.magnitude)
+    np.testing.assert_array_equal(picture(part["patterns"]), pw.pattern_picture(trained.patterns))
+
+
+@pytest.mark.slow
+def test_trained_asset_matches_a_fresh_computation():
+    arrays = np.load(resources.files("pixelcnn_lib") / "assets" / cx.TRAINED_ASSET)
+    images, picked = cx.trained_images()
+    np.testing.assert_array_equal(arrays["images"], picked)
+    rows = [int(np.flatnonzero((arrays["targets"] == t).all(1))[0]) for t in ([15, 15], [31, 1])]
+    fresh = cx.compute_trained_fields(load_pretrained("pixelsnail_cifar10"), arrays["targets"][rows], images)
+    codes = cx.encode_magnitude(fresh, int(arrays["decades"]), int(arrays["levels"]))
+    np.testing.assert_array_equal(codes > 0, arrays["codes"][rows] > 0)
+    assert np.abs(codes.astype(int) - arrays["codes"][rows]).max() <= 2  # float32 sums in another order
+    np.testing.assert_allclose(fresh.max(axis=(1, 2)), arrays["peaks"][rows], rtol=1e-3)
+    with pytest.raises(ValueError, match="images must be"):
+        cx.compute_trained_fields(None, [(1, 1)], images[0])
+
+
+@pytest.mark.slow
+def test_default_explorer_covers_every_configuration_and_stays_light():
+    states = pw.causality_states()
+    explorer = pw.causality_explorer(states)
+    assert len(explorer.data.encode()) < 400_000, "the explorer makes the page heavy"
+    data = payload(explorer)
+    fields = embedded_fields(data["stacks"])
+    assert data["stacks"]["size"] >= 16
+    for (block, kernel, depth), state in states.items():
+        check_encoding(fields[data["stacks"]["index"][f"{block}/{kernel}/{depth}"]], state.magnitude)
+    middle = (8, 8)  # at the largest kernel and depth only the masked stack misses earlier pixels
+    for block in rf.BLOCKS:
+        field = states[(block, 5, 3)].seen[middle[0] * 16 + middle[1]]
+        assert rf.unseen_earlier(field, middle).any() == (block == "masked"), block
 
 
 def test_live_explorer_recomputes_on_change():

@@ -1,0 +1,34 @@
+"""How the shipped model's training is described: read off its metadata and log, never typed in."""
+
+import numpy as np
+import pytest
+
+from pixelcnn_lib.checkpoints import describe_training
+
+
+class Shipped:
+    def __init__(self, metadata):
+        self.metadata = metadata
+
+
+LOG = {"step": np.array([50.0, 100.0]), "bits_per_dim": np.array([6.0, 4.25]),
+       "elapsed_seconds": np.array([360.0, 7200.0]), "images_per_second": np.array([10.0, 12.0]),
+       "val_bits_per_dim": np.array([np.nan, 4.5])}
+
+
+def test_the_description_quotes_metadata_and_log():
+    text = describe_training(Shipped({"step": 100, "weights": "EMA", "training": {"batch_size": 16, "steps": 200},
+                                      "holdout_bits_per_dim": 3.1008, "holdout_images": 5000,
+                                      "holdout": "the last 500 images of every class"}), LOG)
+    assert "from step 100 (their Polyak average)" in text
+    assert "100 steps of batches of 16 images in 2.0 hours, at a median of 11.0 training images" in text
+    assert "planned for 200 steps" in text and "4.250 bits/dim" in text
+    assert "On 5,000 held-out images the model reaches **3.101 bits/dim** (the last 500" in text
+
+
+def test_without_a_stored_held_out_figure_the_log_is_used_or_its_absence_said():
+    assert "reached **4.500 bits/dim**" in describe_training(Shipped({"training": {"val_size": 500}}), LOG)
+    no_validation = dict(LOG, val_bits_per_dim=np.array([np.nan, np.nan]))
+    assert "Neither the weights nor the log" in describe_training(Shipped({}), no_validation)
+    with pytest.raises(ValueError, match="empty"):
+        describe_training(Shipped({}), dict(LOG, step=np.array([])))
