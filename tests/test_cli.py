@@ -119,6 +119,7 @@ def originals(folder):
     return load_source(str(folder), "test", 8, 3)
 
 
+@pytest.mark.slow  # a subprocess training run (the `trained` fixture) or a training of its own
 def test_train_resumes_after_kill_9(trained):
     assert trained["killed_status"] == -signal.SIGKILL
     assert "training pixelsnail on 26 images of 8x8x3" in trained["killed_stdout"]
@@ -134,6 +135,7 @@ def test_train_resumes_after_kill_9(trained):
     assert config["model"]["dropout"] == 0 and config["image_shape"] == [8, 8, 3]
 
 
+@pytest.mark.slow  # a subprocess training run (the `trained` fixture) or a training of its own
 def test_evaluate_prints_bits_per_dim_of_the_ema_weights(capsys, trained, folder, originals):
     status, out, err = main(capsys, "evaluate", trained["dir"], "--data", folder)
     assert status == 0, err
@@ -152,6 +154,7 @@ def test_evaluate_prints_bits_per_dim_of_the_ema_weights(capsys, trained, folder
     assert "images: 5" in out and re.fullmatch(r"bits/dim: \d+\.\d{4}", out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # a subprocess training run (the `trained` fixture) or a training of its own
 def test_sample_npy_is_reproducible_and_seeds_differ(capsys, tmp_path, trained, model):
     first = tmp_path / "first.npy"
     status, out, err = main(capsys, "sample", trained["dir"], "--num", 3, "--seed", 3, "--output", first)
@@ -167,6 +170,7 @@ def test_sample_npy_is_reproducible_and_seeds_differ(capsys, tmp_path, trained, 
     assert not np.array_equal(pl.sample(model, 3, seed=4), images)
 
 
+@pytest.mark.slow  # a subprocess training run (the `trained` fixture) or a training of its own
 def test_sample_png_grid(capsys, tmp_path, trained):
     path = tmp_path / "grid.png"
     status, _, err = main(capsys, "sample", trained["dir"], "--num", 4, "--seed", 0, "--output", path)
@@ -178,6 +182,7 @@ def test_sample_png_grid(capsys, tmp_path, trained):
         assert image.format == "PNG" and image.width > 8 and image.height > 8
 
 
+@pytest.mark.slow  # a subprocess training run (the `trained` fixture) or a training of its own
 def test_complete_keeps_the_known_half_exactly(capsys, tmp_path, trained, folder, originals, model):
     path = tmp_path / "completed.npy"
     status, out, err = main(capsys, "complete", trained["dir"], "--data", folder, "--num", 4,
@@ -199,6 +204,7 @@ def test_complete_keeps_the_known_half_exactly(capsys, tmp_path, trained, folder
         image.verify()
 
 
+@pytest.mark.slow  # uses the model of the `trained` fixture
 def test_complete_keeps_every_known_pixel_of_any_mask(model, originals):
     rng = np.random.default_rng(5)
     known = rng.random((4, 8, 8)) < 0.5
@@ -209,6 +215,7 @@ def test_complete_keeps_every_known_pixel_of_any_mask(model, originals):
     assert right[:, :, :4].all() and not right[:, :, 4:].any()
 
 
+@pytest.mark.slow  # a subprocess training run (the `trained` fixture) or a training of its own
 def test_bad_inputs_fail_with_a_clear_message(capsys, tmp_path, trained, folder):
     def fails(*args, expect):
         status, _, err = main(capsys, *args)
@@ -238,6 +245,7 @@ def test_bad_inputs_fail_with_a_clear_message(capsys, tmp_path, trained, folder)
     assert step_of(trained["dir"]) == trained["final"]
 
 
+@pytest.mark.slow  # a subprocess training run (the `trained` fixture) or a training of its own
 def test_train_with_bfloat16_convolutions(capsys, tmp_path, folder):
     out = tmp_path / "mixed"
     status, _, err = main(capsys, "train", "--data", folder, "--output", out, "--steps", 3, *TINY,

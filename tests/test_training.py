@@ -314,6 +314,7 @@ def test_non_finite_weights_are_never_written_as_a_checkpoint(tmp_path):
 
 # --- tf.distribute ---------------------------------------------------------------------------------
 
+@pytest.mark.slow  # a training run in a subprocess
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     out = tmp_path / "mirrored"
     command = [sys.executable, "-m", "pixelcnn_lib", "train", "--model", "pixelsnail", "--data", "digits",
