@@ -58,7 +58,7 @@ def receptive_fields(size=12):
                                      dropout=0.0),
     }
     panels = [(name, rf.receptive_field_by_gradient(model, grey, target), target) for name, model in models.items()]
-    save(pw.plot_fields(panels, size=2.6), "receptive_fields.png")
+    save(plotting.plot_fields(panels, size=2.6), "receptive_fields.png")
 
 
 def explorer(depth=3, target=(21, 15)):
@@ -75,7 +75,7 @@ def explorer(depth=3, target=(21, 15)):
     snail_target = tuple(int(v) for v in trained.targets[k])
     figure = Figure(figsize=(12, 3.8))
     axes = figure.subplots(1, 3)
-    axes[0].imshow(pw.field_picture(trained.theory[k], snail_target, cell=6))
+    axes[0].imshow(plotting.field_picture(trained.theory[k], snail_target, cell=6))
     axes[0].set_title("shipped PixelSNAIL, theoretical:\nevery earlier pixel", fontsize=9)
     for ax, field, where, title in [
         (axes[1], trained.magnitude[k], snail_target,

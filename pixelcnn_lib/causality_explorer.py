@@ -30,7 +30,6 @@ from __future__ import annotations
 import base64
 import functools
 import html
-import io
 import itertools
 import json
 import uuid
@@ -38,10 +37,9 @@ from importlib import resources
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image
 
 from . import receptive_field as rf
-from .widgets import FIELD_COLOURS, _stack_key, pattern_picture, png_bytes
+from .plotting import FIELD_COLOURS, pattern_picture, png_bytes
 
 EXPLORER_SIZE = 16  # the small stacks' images are EXPLORER_SIZE x EXPLORER_SIZE, grey
 EXPLORER_KERNELS = (3, 5)
@@ -105,7 +103,7 @@ def causality_states(size=EXPLORER_SIZE, kernels=EXPLORER_KERNELS, depths=EXPLOR
     targets = [(row, col) for row in range(size) for col in range(size)]
     states, cache = {}, {}
     for block, kernel, depth in itertools.product(rf.BLOCKS, kernels, depths):
-        key = _stack_key(block, kernel, depth)
+        key = rf.stack_key(block, kernel, depth)
         if key not in cache:
             stack = rf.LayerStack(*key, image_shape=shape)
             analytic = np.stack([stack.analytic_field(t) for t in targets])
@@ -249,12 +247,6 @@ def _data_uri(png):
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _grey_png(picture):
-    buffer = io.BytesIO()
-    Image.fromarray(picture, mode="L").save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
-
-
 def magnitude_palette(levels=LEVELS):
     """uint8 (levels, 3): the colours of codes 1 .. levels (viridis: dark, weak; yellow, strong)."""
     from matplotlib import colormaps
@@ -320,7 +312,7 @@ def _stack_data(states):
                          "kernel and depth")
     unique, index = {}, {}
     for block, kernel, depth in itertools.product(rf.BLOCKS, kernels, depths):
-        key = _stack_key(block, kernel, depth)
+        key = rf.stack_key(block, kernel, depth)
         unique.setdefault(key, states[(block, kernel, depth)])
         index[f"{block}/{kernel}/{depth}"] = list(unique).index(key)
     shapes = {value.magnitude.shape for value in unique.values()}
@@ -330,7 +322,7 @@ def _stack_data(states):
     codes = np.concatenate([field_mosaic(encode_magnitude(value.magnitude), size) for value in unique.values()])
     return {
         "size": int(size), "grid": [int(size), int(size)], "first": 0, "step": 1, "cell": max(8, 320 // size),
-        "fields": _data_uri(_grey_png(codes)), "index": index,
+        "fields": _data_uri(png_bytes(codes)), "index": index,
         "patterns": [_data_uri(png_bytes(pattern_picture(value.patterns))) for value in unique.values()],
         "blocks": [[name, text] for name, text in rf.BLOCKS.items()], "kernels": kernels, "depths": depths,
     }
@@ -353,7 +345,7 @@ def _trained_data(trained):
     codes = field_mosaic(encode_magnitude(trained.magnitude), grid)
     return {
         "size": int(size), "grid": [grid, grid], "first": first, "step": step, "cell": max(4, 320 // size),
-        "fields": _data_uri(_grey_png(codes)), "patterns": _data_uri(png_bytes(pattern_picture(trained.patterns))),
+        "fields": _data_uri(png_bytes(codes)), "patterns": _data_uri(png_bytes(pattern_picture(trained.patterns))),
         "images": len(trained.images),
     }
 

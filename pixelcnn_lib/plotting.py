@@ -10,6 +10,9 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from . import receptive_field as rf
 
 # --------------------------------------------------------------------------
 # image grids
@@ -91,28 +94,40 @@ def save_labelled_rows(path, rows, labels, scale=4):
 
 def save_image_grid(path, images, scale=4):
     """Save uint8 (N, H, W, C) images as one PNG grid."""
-    from PIL import Image
-
     grid = image_grid(images, scale=scale)
     Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).save(path)
 
 
+def png_bytes(picture):
+    """uint8 array (H, W, 3) or (H, W) -> PNG bytes, palette-encoded when there are at most 256 colours."""
+    picture = np.asarray(picture)
+    if picture.dtype != np.uint8 or picture.ndim not in (2, 3) or (picture.ndim == 3 and picture.shape[-1] != 3):
+        raise ValueError(f"picture must be a uint8 array (H, W) or (H, W, 3), got {picture.dtype} {picture.shape}")
+    image = Image.fromarray(picture)
+    if picture.ndim == 3:
+        packed = (picture[..., 0].astype(np.uint32) << 16) | (picture[..., 1].astype(np.uint32) << 8) | picture[..., 2]
+        colours, index = np.unique(packed, return_inverse=True)
+        if len(colours) <= 256:
+            image = Image.fromarray(index.reshape(packed.shape).astype(np.uint8), mode="P")
+            image.putpalette(np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], -1)
+                             .astype(np.uint8).ravel().tolist())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+
 def figure_png(fig, dpi=80, colors=None):
     """A matplotlib figure -> PNG bytes; ``colors`` (e.g. 64) quantises to a palette for small files."""
-    if colors is None:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=dpi)
-        return buffer.getvalue()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image
 
     fig.set_dpi(dpi)
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
-    image = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).quantize(colors=colors)
-    out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
-    return out.getvalue()
+    picture = np.asarray(canvas.buffer_rgba())[..., :3]
+    if colors is not None:
+        picture = np.asarray(Image.fromarray(picture).quantize(colors=colors).convert("RGB"))
+    return png_bytes(picture)
 
 
 # --------------------------------------------------------------------------
@@ -561,3 +576,173 @@ def channel_distribution_frames(image, probs, steps, dpi=90, colors=64):
         panels[2][0].set_xlabel(f"pixel value; this pixel costs {-np.log2(picked[t]).sum():.1f} bits", fontsize=8)
         frames.append(figure_png(fig, dpi=dpi, colors=colors))
     return frames
+
+
+# --------------------------------------------------------------------------
+# text in pictures
+# --------------------------------------------------------------------------
+
+
+def _font(size=12):
+    return ImageFont.load_default(size=size)
+
+
+def _text_width(text, font):
+    """Width in pixels of ``text`` drawn crisply (``fontmode = "1"``, as the pictures here draw it)."""
+    draw = ImageDraw.Draw(Image.new("1", (1, 1)))
+    draw.fontmode = "1"
+    return int(np.ceil(draw.textlength(text, font=font)))
+
+
+# --------------------------------------------------------------------------
+# receptive fields and layer footprints as pictures
+# --------------------------------------------------------------------------
+
+FIELD_COLOURS = {
+    "target": (215, 48, 39),  # the pixel being predicted
+    "seen": (69, 117, 180),  # earlier pixels the prediction depends on
+    "missed": (253, 174, 97),  # earlier pixels it does not see: out of reach, or in a blind spot
+    "later": (235, 235, 235),  # pixels after the target, which it must not see
+    "leak": (0, 0, 0),  # a later pixel it sees: a broken causality
+}
+FIELD_LEGEND = [
+    (FIELD_COLOURS["target"], "target pixel"),
+    (FIELD_COLOURS["seen"], "earlier pixel it sees"),
+    (FIELD_COLOURS["missed"], "earlier pixel it does not see"),
+    (FIELD_COLOURS["later"], "later pixel"),
+]
+
+
+def field_categories(field, target):
+    """Int (H, W): 0 later, 1 seen, 2 missed (earlier, not seen), 3 target, 4 leak (a later pixel that is seen)."""
+    field = np.asarray(field)
+    if field.ndim == 3:
+        field = field.any(axis=-1)
+    seen = field > 0
+    earlier = rf.earlier_pixels(seen.shape, target)
+    kinds = np.where(earlier, np.where(seen, 1, 2), np.where(seen, 4, 0))
+    kinds[tuple(target)] = 3
+    return kinds
+
+
+def field_picture(field, target, cell=24, caption=None):
+    """uint8 (H', W', 3) picture of a receptive field around ``target``, colours as in ``FIELD_COLOURS``.
+
+    ``field``: bool or float (H, W) or (H, W, C), non-zero where the input
+    influences the target. ``caption``: optional text drawn underneath.
+    """
+    kinds = field_categories(field, target)
+    palette = np.array([FIELD_COLOURS[k] for k in ("later", "seen", "missed", "target", "leak")], np.uint8)
+    h, w = kinds.shape
+    picture = np.full((h * cell + 1, w * cell + 1, 3), 255, np.uint8)  # white grid lines
+    for row in range(h):
+        for col in range(w):
+            picture[row * cell + 1 : (row + 1) * cell, col * cell + 1 : (col + 1) * cell] = palette[kinds[row, col]]
+    if caption is None:
+        return picture
+    font = _font(12)
+    lines = caption.split("\n")
+    width = max(picture.shape[1], *(_text_width(line, font) + 2 for line in lines))
+    image = Image.new("RGB", (width, picture.shape[0] + 4 + 15 * len(lines)), "white")
+    image.paste(Image.fromarray(picture), (0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.fontmode = "1"  # crisp text: few colours, small PNG
+    for i, line in enumerate(lines):
+        draw.text((0, picture.shape[0] + 3 + 15 * i), line, fill=(40, 40, 40), font=font)
+    return np.asarray(image)
+
+
+def plot_fields(panels, size=2.6, legend_below=True):
+    """A matplotlib figure (made without pyplot) of receptive fields side by side, in ``FIELD_COLOURS``.
+
+    ``panels``: [(title, field, target), ...] with ``field`` as for
+    ``field_picture``. Returns the figure.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    figure = Figure(figsize=(size * len(panels), size + 0.9))
+    axes = figure.subplots(1, len(panels), squeeze=False)
+    for ax, (title, field, target) in zip(axes[0], panels):
+        ax.imshow(field_picture(field, target, cell=12), interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    if legend_below:
+        handles = [Patch(facecolor=np.array(colour) / 255, edgecolor="0.5", label=text)
+                   for colour, text in FIELD_LEGEND]
+        figure.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
+        figure.subplots_adjust(bottom=0.25)
+    return figure
+
+
+def field_caption(field, target):
+    """'sees 12 of 16 earlier pixels' for a field around ``target`` (and any later pixel it sees)."""
+    kinds = field_categories(field, target)
+    earlier = int(((kinds == 1) | (kinds == 2)).sum())
+    text = f"sees {int((kinds == 1).sum())} of {earlier}\nearlier pixels"
+    if (kinds == 4).any():
+        text += f"\nLEAK: sees {int((kinds == 4).sum())} later pixels"
+    return text
+
+
+def footprint_picture(offsets, cell=10):
+    """uint8 picture of one layer's footprint: taps in blue, the output pixel outlined in red.
+
+    ``offsets``: frozenset of (dy, dx), or ``rf.EARLIER`` (drawn on a 5x5
+    window, every cell before the centre in raster order).
+    """
+    if offsets == rf.EARLIER:
+        offsets = frozenset((dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if (dy, dx) < (0, 0))
+        rows, cols = range(-2, 3), range(-2, 3)
+    else:
+        dys = [dy for dy, _ in offsets] + [0]
+        dxs = [dx for _, dx in offsets] + [0]
+        rows, cols = range(min(dys), max(dys) + 1), range(min(dxs), max(dxs) + 1)
+    image = Image.new("RGB", (len(cols) * cell + 1, len(rows) * cell + 1), "white")
+    draw = ImageDraw.Draw(image)
+    for i, dy in enumerate(rows):
+        for j, dx in enumerate(cols):
+            box = [j * cell + 1, i * cell + 1, (j + 1) * cell - 1, (i + 1) * cell - 1]
+            fill = FIELD_COLOURS["seen"] if (dy, dx) in offsets else FIELD_COLOURS["later"]
+            draw.rectangle(box, fill=fill)
+            if (dy, dx) == (0, 0):
+                draw.rectangle([box[0] - 1, box[1] - 1, box[2] + 1, box[3] + 1], outline=FIELD_COLOURS["target"],
+                               width=2)
+    return np.asarray(image)
+
+
+def pattern_picture(patterns, cell=10, max_width=640):
+    """uint8 picture of every layer's footprints: a line per layer, each footprint with its label.
+
+    ``patterns``: [(layer title, [(label, offsets), ...]), ...], as from
+    ``LayerStack.patterns()``. A layer whose footprints do not fit in
+    ``max_width`` pixels continues on the next line.
+    """
+    font = _font(12)
+    title_width, gap = 62, 16
+    placed, y = [], 2  # (x, y, footprint picture, label)
+    for title, entries in patterns:
+        placed.append((0, y, None, title))
+        x, line_height = title_width, 14
+        for label, offsets in entries:
+            picture = footprint_picture(offsets, cell)
+            width = picture.shape[1] + 8 + _text_width(label, font)
+            if x > title_width and x + width > max_width:
+                x, y, line_height = title_width, y + line_height + 6, 14
+            placed.append((x, y, picture, label))
+            x += width + gap
+            line_height = max(line_height, picture.shape[0])
+        y += line_height + 10
+    width = max(x + (0 if picture is None else picture.shape[1] + 8) + _text_width(label, font)
+                for x, _, picture, label in placed) + 2
+    image = Image.new("RGB", (width, y), "white")
+    draw = ImageDraw.Draw(image)
+    draw.fontmode = "1"  # crisp text: few colours, small PNG
+    for x, top, picture, label in placed:
+        if picture is None:
+            draw.text((x, top), label, fill=(40, 40, 40), font=font)
+            continue
+        image.paste(Image.fromarray(picture), (x, top))
+        draw.text((x + picture.shape[1] + 8, top + max(picture.shape[0] / 2 - 7, 0)), label,
+                  fill=(40, 40, 40), font=font)
+    return np.asarray(image)

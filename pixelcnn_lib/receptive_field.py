@@ -394,6 +394,11 @@ class ShiftedStack(keras.Model):
         return steps
 
 
+def stack_key(block, kernel, depth):
+    """The ``LayerStack`` that (block, kernel, depth) builds: attention ignores the kernel (PixelSNAIL fixes it)."""
+    return (block, 3 if block == "attention" else kernel, depth)
+
+
 class LayerStack:
     """One of the explorer's four building blocks, built small, with its analytic spec.
 

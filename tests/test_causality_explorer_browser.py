@@ -12,7 +12,7 @@ import pytest
 from browser_support import Site, check_causality_explorer, click_cell, explorer_state
 
 from pixelcnn_lib import causality_explorer as cx
-from pixelcnn_lib import widgets as pw
+from pixelcnn_lib import plotting
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def expected_colours(states, trained, view):
         size = SETTINGS["size"]
         codes = cx.encode_magnitude(states[(view["block"], view["kernel"], view["depth"])].magnitude)
         codes = codes[row * size + col].ravel()
-    palette, colours, here = cx.magnitude_palette(), pw.FIELD_COLOURS, row * size + col
+    palette, colours, here = cx.magnitude_palette(), plotting.FIELD_COLOURS, row * size + col
     cells = []
     for position, code in enumerate(codes):
         if position == here:

@@ -14,6 +14,7 @@ from ipywidgets.widgets.widget_link import Link
 from PIL import Image
 
 from pixelcnn_lib import causality_explorer as cx
+from pixelcnn_lib import plotting
 from pixelcnn_lib import receptive_field as rf
 from pixelcnn_lib import widgets as pw
 from pixelcnn_lib.checkpoints import load_pretrained
@@ -22,31 +23,31 @@ from pixelcnn_lib.checkpoints import load_pretrained
 def test_png_bytes_round_trip_with_a_palette():
     picture = np.zeros((4, 6, 3), np.uint8)
     picture[1:3, 2:5] = (215, 48, 39)
-    data = pw.png_bytes(picture)
+    data = plotting.png_bytes(picture)
     image = Image.open(io.BytesIO(data))
     assert image.mode == "P"
     np.testing.assert_array_equal(np.asarray(image.convert("RGB")), picture)
     with pytest.raises(ValueError, match="uint8"):
-        pw.png_bytes(picture.astype(np.float32))
+        plotting.png_bytes(picture.astype(np.float32))
 
 
 def test_field_categories_and_caption():
     field = np.zeros((3, 3), bool)
     field[0, 0] = field[2, 2] = True
-    kinds = pw.field_categories(field, (1, 1))
+    kinds = plotting.field_categories(field, (1, 1))
     np.testing.assert_array_equal(kinds, [[1, 2, 2], [2, 3, 0], [0, 0, 4]])  # (2, 2) is a later pixel it sees
-    assert "sees 1 of 4" in pw.field_caption(field, (1, 1)) and "LEAK" in pw.field_caption(field, (1, 1))
+    assert "sees 1 of 4" in plotting.field_caption(field, (1, 1)) and "LEAK" in plotting.field_caption(field, (1, 1))
 
 
 def test_field_picture_colours_each_pixel():
     field = np.zeros((2, 2), bool)
     field[0, 0] = True
-    picture = pw.field_picture(field, (1, 0), cell=5)
+    picture = plotting.field_picture(field, (1, 0), cell=5)
     assert picture.shape == (11, 11, 3)
-    assert tuple(picture[2, 2]) == pw.FIELD_COLOURS["seen"]
-    assert tuple(picture[2, 7]) == pw.FIELD_COLOURS["missed"]
-    assert tuple(picture[7, 2]) == pw.FIELD_COLOURS["target"]
-    assert tuple(picture[7, 7]) == pw.FIELD_COLOURS["later"]
+    assert tuple(picture[2, 2]) == plotting.FIELD_COLOURS["seen"]
+    assert tuple(picture[2, 7]) == plotting.FIELD_COLOURS["missed"]
+    assert tuple(picture[7, 2]) == plotting.FIELD_COLOURS["target"]
+    assert tuple(picture[7, 7]) == plotting.FIELD_COLOURS["later"]
 
 
 def test_switched_by_links_every_level_to_its_control():
@@ -143,9 +144,9 @@ def test_explorer_embeds_every_field_and_footprint(small_states):
     for (block, kernel, depth), state in small_states.items():
         k = stacks["index"][f"{block}/{kernel}/{depth}"]
         check_encoding(fields[k], state.magnitude)
-        np.testing.assert_array_equal(picture(stacks["patterns"][k]), pw.pattern_picture(state.patterns))
+        np.testing.assert_array_equal(picture(stacks["patterns"][k]), plotting.pattern_picture(state.patterns))
     assert len(data["palette"]) == data["levels"] == cx.LEVELS
-    assert data["colours"]["target"] == list(pw.FIELD_COLOURS["target"])
+    assert data["colours"]["target"] == list(plotting.FIELD_COLOURS["target"])
     assert data["start"] == {"mode": "seen", "block": "masked", "kernel": 3, "depth": 2, "target": [3, 3]}
 
 
@@ -228,7 +229,7 @@ def test_trained_fields_are_causal_and_see_every_earlier_pixel():
                                          trained=trained))["trained"]
     assert (part["size"], part["grid"], part["first"], part["step"]) == (32, [16, 16], 1, 2)
     check_encoding(embedded_fields(part)[0], trained.magnitude)
-    np.testing.assert_array_equal(picture(part["patterns"]), pw.pattern_picture(trained.patterns))
+    np.testing.assert_array_equal(picture(part["patterns"]), plotting.pattern_picture(trained.patterns))
 
 
 @pytest.mark.slow
