@@ -142,12 +142,15 @@ def generation_frames(images, known=None, num_frames=33, fill=128):
     changes it again, so the canvas after the pixel at raster index t was
     drawn is the final image with the unknown pixels from t + 1 on hidden.
 
-    images: uint8 (N, H, W, C), the result of ``sample`` or ``complete``.
-    known: bool (N, H, W), True where a pixel was given (``complete``);
-      default: nothing given (``sample``).
-    Returns uint8 (num_frames, N, H, W, C): the first frame before any pixel
-    is drawn, the last one the finished images, the others evenly spaced in
-    between; hidden pixels are set to ``fill``.
+    Args:
+      images: uint8 (N, H, W, C), the result of ``sample`` or ``complete``.
+      known: bool (N, H, W), True where a pixel was given (``complete``);
+        default: nothing given (``sample``).
+
+    Returns:
+      uint8 (num_frames, N, H, W, C): the first frame before any pixel is
+      drawn, the last one the finished images, the others evenly spaced in
+      between; hidden pixels are set to ``fill``.
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.dtype != np.uint8:
@@ -396,11 +399,13 @@ def plot_coupling(weights, means, scales, coupling, red, figure=None, joint=None
 def block_diagram(ax, boxes, arrows, fontsize=8):
     """Draw a block diagram: named boxes joined by arrows.
 
-    boxes: {name: (x, y, text)} or {name: (x, y, text, colour)}; (x, y) is the
-      box centre in data coordinates.
-    arrows: [(from name, to name)] or [(from, to, label)] or
-      [(from, to, label, curvature)]; a non-zero curvature bends the arrow
-      (skip connections).
+    Args:
+      boxes: {name: (x, y, text)} or {name: (x, y, text, colour)}; (x, y) is
+        the box centre in data coordinates.
+      arrows: [(from name, to name)] or [(from, to, label)] or
+        [(from, to, label, curvature)]; a non-zero curvature bends the arrow
+        (skip connections).
+
     The axis limits are set to fit; the axis is hidden.
     """
     from matplotlib.patches import FancyArrowPatch
@@ -453,11 +458,13 @@ def block_diagram(ax, boxes, arrows, fontsize=8):
 def training_curves(log, title, reference=None, figure=None):
     """A figure of a training log: bits/dim over the run, the same zoomed past the first fall, the learning rate.
 
-    log: a dict of arrays with ``step``, ``bits_per_dim``, ``learning_rate``
-      and, NaN where not measured, ``val_bits_per_dim`` (averaged weights) and
-      ``val_raw_bits_per_dim`` (raw weights): what ``load_training_log`` or
-      ``numpy.genfromtxt(log.csv, names=True)`` give.
-    reference: optional (bits/dim, label) drawn as a dotted line.
+    Args:
+      log: a dict of arrays with ``step``, ``bits_per_dim``, ``learning_rate``
+        and, NaN where not measured, ``val_bits_per_dim`` (averaged weights)
+        and ``val_raw_bits_per_dim`` (raw weights): what ``load_training_log``
+        or ``numpy.genfromtxt(log.csv, names=True)`` give.
+      reference: optional (bits/dim, label) drawn as a dotted line.
+
     The middle panel starts at the second held-out measurement (or a third of
     the way in), with its vertical axis fitted to what follows: the fall of the
     first steps would otherwise flatten the rest. Made without pyplot.
