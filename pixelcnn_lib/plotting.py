@@ -753,3 +753,38 @@ def pattern_picture(patterns, cell=10, max_width=640):
         draw.text((x + picture.shape[1] + 8, top + max(picture.shape[0] / 2 - 7, 0)), label,
                   fill=(40, 40, 40), font=font)
     return np.asarray(image)
+
+
+def field_magnitude_figure(fields, target, decades=6, cell=6):
+    """A figure of receptive fields and their gradient magnitudes, one column per model (made without pyplot).
+
+    fields: {title: float (H, W)} gradient magnitudes at ``target`` (zero
+    where the input cannot change the prediction). Top row: the field as
+    ``field_picture`` draws it, with how many earlier pixels it sees; bottom
+    row: log10 of the magnitude over ``decades`` decades below its largest.
+    """
+    from matplotlib.figure import Figure
+
+    if not fields:
+        raise ValueError("fields is empty: give at least one {title: magnitude} entry")
+    figure = Figure(figsize=(3.5 * len(fields), 7.4))
+    axes = figure.subplots(2, len(fields), squeeze=False)
+    for k, (title, magnitude) in enumerate(fields.items()):
+        magnitude = np.asarray(magnitude)
+        if magnitude.ndim != 2:
+            raise ValueError(f"the field of {title!r} must be (H, W), got shape {magnitude.shape}")
+        seen = magnitude > 0
+        earlier = rf.earlier_pixels(seen.shape, target)
+        axes[0, k].imshow(field_picture(seen, target, cell=cell))
+        axes[0, k].set_title(f"{title}\nsees {int((seen & earlier).sum())} of {int(earlier.sum())} earlier pixels",
+                             fontsize=9)
+        if seen.any():
+            logged = np.log10(np.where(seen, magnitude / magnitude.max(), np.nan))
+            shown = axes[1, k].imshow(logged, cmap="viridis", vmin=-decades, vmax=0)
+            figure.colorbar(shown, ax=axes[1, k], shrink=0.8)
+        axes[1, k].plot(target[1], target[0], "s", color="red", ms=4)
+        axes[1, k].set_title("log10 |gradient| / largest", fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return figure

@@ -217,3 +217,20 @@ def test_channel_distribution_frames_one_png_per_step():
         plotting.channel_distribution_frames(image, probs, [9])
     with pytest.raises(ValueError, match="uint8"):
         plotting.channel_distribution_frames(image.astype(float), probs, [0])
+
+
+def test_field_magnitude_figure_counts_and_scales_each_field():
+    target = (2, 2)
+    near = np.zeros((5, 5))
+    near[1, 1:4], near[2, :2] = [1e-3, 1.0, 1e-2], [1e-5, 0.5]
+    fig = plotting.field_magnitude_figure({"near": near, "none": np.zeros((5, 5))}, target)
+    top, bottom = fig.axes[0], fig.axes[2]  # subplots row by row, then the colour bar
+    assert top.get_title() == "near\nsees 5 of 12 earlier pixels"
+    shown = bottom.images[0].get_array()
+    assert np.isclose(shown.max(), 0.0) and np.isclose(shown.min(), -5.0)  # relative to the largest
+    assert bottom.images[0].get_clim() == (-6, 0)
+    assert fig.axes[1].get_title() == "none\nsees 0 of 12 earlier pixels"
+    with pytest.raises(ValueError, match="must be \\(H, W\\)"):
+        plotting.field_magnitude_figure({"3d": np.zeros((5, 5, 3))}, target)
+    with pytest.raises(ValueError, match="fields is empty"):
+        plotting.field_magnitude_figure({}, target)
