@@ -1,4 +1,4 @@
-"""Command line: ``python -m pixelcnn_lib train | evaluate | sample | complete``.
+"""Command line: ``python -m pixelcnn_lib train | evaluate | sample | complete | export`` (or ``pixelcnn ...``).
 
     python -m pixelcnn_lib train --model NAME --data SOURCE --image-size N --output DIR \\
         [--steps N | --epochs N] [--batch-size N] [--filters N] [--depth N] [--resume] \\
@@ -11,6 +11,11 @@
 SOURCE is ``cifar10``, ``digits`` or ``photos`` (offline, shipped with
 scikit-learn), or the path of an image folder. DIR is a training directory
 (its EMA weights are used) or a released ``.npz`` weights file.
+
+The installed console script ``pixelcnn`` is the same program. ``--help`` on
+any command lists every option with its default, ``--version`` prints the
+version. Exit status: 0 done, 1 the command failed (a message on stderr), 2 a
+bad command line or ``--config`` file.
 """
 
 from __future__ import annotations
@@ -24,8 +29,20 @@ import numpy as np
 HIDE_CHOICES = ("bottom-half", "right-half")
 
 
+class UsageError(SystemExit):
+    """A bad command line or --config file: reported on stderr, exit status 2 (as argparse's own errors)."""
+
+
+class CommandFailed(RuntimeError):
+    """A command that could not do its work (exit status 1)."""
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m pixelcnn_lib", description=__doc__.split("\n\n")[0])
+    from . import __version__
+
+    prog = "pixelcnn" if Path(sys.argv[0]).name == "pixelcnn" else "python -m pixelcnn_lib"  # the console script
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"pixelcnn_lib {__version__}")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0: all)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -101,7 +118,36 @@ def build_parser():
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--output", required=True, help=".png (originals, hidden, completed) or .npy")
     c.add_argument("--method", choices=("auto", "naive", "cached"), default="auto")
+    _show_defaults(parser, t)
     return parser
+
+
+NO_DEFAULT = {"model": "none; required, here or in --config", "data": "none; required, here or in --config",
+              "image_size": "none; required, here or in --config", "steps": "none; give --steps or --epochs",
+              "epochs": "none; give --steps or --epochs", "filters": "the model's published value",
+              "depth": "the model's published value", "channels": "the source's own"}
+
+
+def _show_defaults(parser, train_parser):
+    """Append "(default: X)" to every option's help: argparse's own default, or, for the training options (left
+    None so that a --config file can set them), TrainConfig's."""
+    import dataclasses
+
+    from .training import TrainConfig
+
+    trained = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+    subparsers = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    for sub in [parser, *subparsers[0].choices.values()]:
+        for action in sub._actions:
+            if not action.option_strings or action.help == argparse.SUPPRESS or action.dest in ("help", "version"):
+                continue
+            default = action.default
+            if sub is train_parser and default is None and action.dest in trained:
+                default = trained[action.dest]
+            if action.required or "(default" in (action.help or ""):
+                continue
+            shown = NO_DEFAULT.get(action.dest, "none") if default is None else default
+            action.help = f"{action.help or ''} (default: {shown})".strip()
 
 
 TRAIN_KEYS = ("steps", "epochs", "batch_size", "learning_rate", "schedule", "warmup_steps", "lr_decay", "beta_1",
@@ -127,8 +173,7 @@ def read_train_config(path):
     options = load_config_file(path)
     unknown = sorted(set(options) - set(TRAIN_KEYS) - set(OTHER_KEYS))
     if unknown:
-        raise SystemExit(f"error: {path} has unknown key(s) {unknown}; known keys are "
-                         f"{sorted(TRAIN_KEYS + OTHER_KEYS)}")
+        raise UsageError(f"{path} has unknown key(s) {unknown}; known keys are {sorted(TRAIN_KEYS + OTHER_KEYS)}")
     return options
 
 
@@ -142,21 +187,21 @@ def _train(args):
     options.update({k: v for k, v in cli.items() if k not in ("hparam", "config", "command", "threads")})
     for key in ("model", "data", "image_size"):
         if key not in options:
-            raise SystemExit(f"error: --{key.replace('_', '-')} is required (on the command line or in --config)")
+            raise UsageError(f"--{key.replace('_', '-')} is required (on the command line or in --config)")
     if "steps" in cli and "epochs" in options and "epochs" not in cli:
         options.pop("epochs")
     if "epochs" in cli and "steps" in options and "steps" not in cli:
         options.pop("steps")
     name = options["model"]
     if name not in MODELS:
-        raise SystemExit(f"error: unknown model {name!r}; choose one of {sorted(MODELS)}")
+        raise UsageError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
     hparams = dict(options.get("hparams", {}))
     for key in ("filters", "depth"):
         if key in options:
             hparams[key] = options[key]
     for item in args.hparam:
         if "=" not in item:
-            raise SystemExit(f"error: --hparam expects KEY=VALUE, got {item!r}")
+            raise UsageError(f"--hparam expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         hparams[key] = _parse_value(value)
 
@@ -169,7 +214,7 @@ def _train(args):
     channels = images.shape[-1]
     config = TrainConfig(**{k: options[k] for k in TRAIN_KEYS if k in options})
     if config.steps is None and config.epochs is None:
-        raise SystemExit("error: give --steps or --epochs")
+        raise UsageError("give --steps or --epochs")
     print(f"training {name} on {len(images)} images of {size}x{size}x{channels} from {options['data']}", flush=True)
     if strategy is not None:
         print(f"tf.distribute: {type(strategy).__name__} over {strategy.num_replicas_in_sync} replicas", flush=True)
@@ -218,11 +263,11 @@ def _load(path):
     from .checkpoints import load_model
 
     if not Path(path).exists():
-        raise SystemExit(f"error: {path} does not exist")
+        raise UsageError(f"{path} does not exist")
     try:
         return load_model(path)
     except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+        raise CommandFailed(str(error)) from None
 
 
 def _model_images(model, source, split, limit=None):
@@ -255,7 +300,7 @@ def _write_images(path, images, rows=None, labels=None):
         else:
             save_labelled_rows(path, rows, labels)
     else:
-        raise SystemExit(f"error: --output must end in .png or .npy, got {path.name}")
+        raise UsageError(f"--output must end in .png or .npy, got {path.name}")
     print(f"wrote {path}")
 
 
@@ -265,7 +310,7 @@ def _sample(args):
     from .sampling import sample
 
     if Path(args.output).suffix not in (".png", ".npy"):
-        raise SystemExit(f"error: --output must end in .png or .npy, got {args.output}")
+        raise UsageError(f"--output must end in .png or .npy, got {args.output}")
     model = _load(args.dir)
     method = _method(model, args.method)
     start = time.time()
@@ -300,7 +345,7 @@ def _complete(args):
     from .sampling import complete
 
     if Path(args.output).suffix not in (".png", ".npy"):
-        raise SystemExit(f"error: --output must end in .png or .npy, got {args.output}")
+        raise UsageError(f"--output must end in .png or .npy, got {args.output}")
     model = _load(args.dir)
     images = _model_images(model, args.data, args.split, args.num)
     known = hide_mask(images.shape[:3], args.hide)
@@ -313,7 +358,7 @@ def _export(args):
     from .checkpoints import export_weights
 
     if Path(args.output).suffix != ".npz":
-        raise SystemExit(f"error: --output must end in .npz, got {args.output}")
+        raise UsageError(f"--output must end in .npz, got {args.output}")
     model = _load(args.dir)
     export_weights(model, args.output, extra={k: v for k, v in model.metadata.items() if k != "model"})
     print(f"exported step {model.metadata.get('step')} to {args.output}")
@@ -333,7 +378,10 @@ def main(argv=None):
 
     try:
         commands[args.command](args)
-    except (ValueError, TypeError, DataUnavailableError, TrainingDiverged) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except UsageError as error:
+        print(f"error: {error.code}", file=sys.stderr)
         return 2
+    except (CommandFailed, ValueError, TypeError, DataUnavailableError, TrainingDiverged) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0

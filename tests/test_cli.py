@@ -269,3 +269,47 @@ def test_config_files_hold_only_known_keys(tmp_path):
     bad.write_text('{"model": "pixelsnail", "learning_rat": 0.1}')
     with pytest.raises(SystemExit, match=r"unknown key\(s\) \['learning_rat'\]"):
         read_train_config(bad)
+
+
+def test_help_lists_every_option_with_its_default(capsys):
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in [("", parser), *commands.items()]:
+        for action in sub._actions:
+            if action.option_strings and action.dest not in ("help", "version") and not action.required:
+                assert "(default" in action.help, f"{name} {action.option_strings[0]} shows no default"
+    status, out, _ = main(capsys, "train", "--help")
+    assert status == 0
+    assert "--batch-size BATCH_SIZE\n                        (default: 16)" in out  # TrainConfig's value
+    assert "(default: 0.9995)" in out and "(default: the model's published value)" in out
+
+
+def test_version_and_exit_statuses(capsys, tmp_path):
+    status, out, _ = main(capsys, "--version")
+    assert (status, out.strip()) == (0, f"pixelcnn_lib {pl.__version__}")
+    # usage errors: 2, from argparse and from the checks of the options alike, the message on stderr
+    status, out, err = main(capsys, "sample")
+    assert status == 2 and "the following arguments are required" in err and not out
+    status, out, err = main(capsys, "train", "--model", "resnet", "--data", "digits", "--image-size", 8,
+                            "--output", tmp_path / "run", "--steps", 1)
+    assert status == 2 and "error: unknown model 'resnet'" in err and not out
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"learning_rat": 0.1}')
+    status, _, err = main(capsys, "train", "--config", bad, "--output", tmp_path / "run")
+    assert status == 2 and "unknown key(s) ['learning_rat']" in err
+    # a command that fails at its work: 1
+    status, out, err = main(capsys, "evaluate", tmp_path, "--data", "digits")
+    assert status == 1 and "not a training directory" in err and not out
+
+
+def test_the_console_script_is_the_same_program():
+    script = Path(sys.executable).with_name("pixelcnn")
+    assert script.exists(), f"the console script is not installed next to {sys.executable}"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    by_script = subprocess.run([str(script), "--version"], capture_output=True, text=True, env=env, timeout=120)
+    by_module = subprocess.run([sys.executable, "-m", "pixelcnn_lib", "--version"], capture_output=True, text=True,
+                               env=env, timeout=120)
+    assert by_script.returncode == by_module.returncode == 0
+    assert by_script.stdout == by_module.stdout == f"pixelcnn_lib {pl.__version__}\n"
+    usage = subprocess.run([str(script), "sample"], capture_output=True, text=True, env=env, timeout=120)
+    assert usage.returncode == 2 and "usage: pixelcnn sample" in usage.stderr  # after TensorFlow's start-up lines
