@@ -331,8 +331,10 @@ def test_model_and_log_prob_input_errors(small_model):
         model(np.zeros((H, W, 3), np.float32))
     with pytest.raises(ValueError, match=r"built for images of shape \(8, 8, 3\)"):
         model(np.zeros((1, H, W, 1), np.float32))
-    with pytest.raises(TypeError, match=r"takes float images scaled to \[-1, 1\], got dtype uint8"):
-        model(good)  # uint8 images must go through to_unit_range (or pl.log_prob) first
+    # uint8 images are scaled to [-1, 1] by the model itself; other integer images are refused
+    np.testing.assert_array_equal(model(good).numpy(), model(to_unit_range(good)).numpy())
+    with pytest.raises(TypeError, match=r"takes uint8 images or float images scaled to \[-1, 1\], got dtype int32"):
+        model(good.astype(np.int32))
     with pytest.raises(ValueError, match=r"shape \(batch, height, width, channels\)"):
         pl.log_prob(model, good[0])
     with pytest.raises(ValueError, match="1 channels but 3 are expected"):

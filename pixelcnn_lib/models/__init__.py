@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from ..validation import check_image_shape
@@ -12,6 +13,8 @@ from .pixelcnn_pp import PixelCNNPlusPlus
 from .pixelsnail import PixelSNAIL
 
 MODELS = {cls.model_name: cls for cls in (PixelCNN, GatedPixelCNN, PixelCNNPlusPlus, PixelSNAIL)}
+for _cls in MODELS.values():  # so that keras.models.load_model("m.keras") finds them
+    keras.saving.register_keras_serializable(package="pixelcnn_lib")(_cls)
 
 
 def build_model(name, image_shape=(32, 32, 3), **hparams) -> AutoregressiveModel:

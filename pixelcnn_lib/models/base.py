@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
+import numpy as np
 import tensorflow as tf
 
 from .. import layers as L
 
 
 class AutoregressiveModel(keras.Model):
-    """Base class: ``model(x)`` maps images in [-1, 1] to head parameters.
+    """Base class: ``model(x)`` maps images to head parameters.
 
-    x: float32 (B, H, W, C) with (H, W, C) == ``image_shape``.
+    x: float32 (B, H, W, C) in [-1, 1], or the uint8 images themselves (they
+    are scaled to [-1, 1] first), with (H, W, C) == ``image_shape``.
     returns: float32 (B, H, W, head.num_params).
+
+    The models are ordinary Keras models: ``model.compile(optimizer=...)`` and
+    ``model.fit(images)`` train on uint8 images with the loss in bits per
+    dimension (``compute_loss``; no ``loss=`` is needed, and none is used),
+    ``model.evaluate(images)`` returns that loss, ``model.predict(images)``
+    the distribution parameters, and ``model.save("m.keras")`` /
+    ``keras.models.load_model("m.keras")`` round-trip (``get_config``).
 
     Subclasses set ``model_name``, ``defaults`` (their published CIFAR-10
     configuration) and implement ``forward(x, training)``.
@@ -44,12 +55,41 @@ class AutoregressiveModel(keras.Model):
         if shape != self.image_shape:
             raise ValueError(f"{self.model_name} was built for images of shape {self.image_shape}, got {shape}")
         dtype = tf.as_dtype(x.dtype)
-        if not dtype.is_floating:
+        if dtype == tf.uint8:
+            from ..distributions import to_unit_range
+
+            x = to_unit_range(x)
+        elif not dtype.is_floating:
             raise TypeError(
-                f"{self.model_name} takes float images scaled to [-1, 1], got dtype {dtype.name}; convert uint8 "
-                "images with pixelcnn_lib.distributions.to_unit_range (pl.log_prob and pl.sample do this)"
+                f"{self.model_name} takes uint8 images or float images scaled to [-1, 1], got dtype {dtype.name}; "
+                "convert other integer images to uint8 (values 0..255) first"
             )
         return self.forward(tf.cast(x, tf.float32), training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The loss of ``fit`` and ``evaluate``: the negative log-likelihood of the uint8 images ``x`` in bits per
+        sub-pixel (``training.nll_bits_per_dim``), plus any losses the layers add. ``y`` must be None: the images
+        are their own targets."""
+        if y is not None:
+            raise ValueError(f"{self.model_name} is trained on the images alone: fit(images), not fit(images, y)")
+        if tf.as_dtype(x.dtype) != tf.uint8:
+            raise TypeError(f"fit and evaluate take uint8 images (their values are the targets), got {x.dtype}")
+        log_prob = self.head.log_prob(x, y_pred)  # (B, H, W) nats
+        dims = float(np.prod(self.image_shape))
+        loss = -tf.reduce_mean(tf.reduce_sum(log_prob, axis=[1, 2])) / (dims * math.log(2.0))
+        return loss + tf.add_n(self.losses) if self.losses else loss
+
+    def get_config(self):
+        return self.config
+
+    @classmethod
+    def from_config(cls, config):
+        from . import model_from_config
+
+        config = dict(config)
+        if config.get("model") != cls.model_name:
+            raise ValueError(f"{cls.__name__} cannot be built from the config of {config.get('model')!r}")
+        return model_from_config(config)
 
     def forward(self, x, training):
         raise NotImplementedError
