@@ -253,7 +253,11 @@ def _strategy(kind, cpu_devices):
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    try:  # TPU_NAME or a TPU VM / Colab TPU runtime tells the resolver where the TPU is
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    except (ValueError, RuntimeError) as error:
+        raise CommandFailed(f"--distribute tpu found no TPU ({error}); run on a TPU VM or a Colab TPU runtime, or "
+                            "set TPU_NAME, or choose --distribute none or mirrored") from None
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)

@@ -313,3 +313,12 @@ def test_the_console_script_is_the_same_program():
     assert by_script.stdout == by_module.stdout == f"pixelcnn_lib {pl.__version__}\n"
     usage = subprocess.run([str(script), "sample"], capture_output=True, text=True, env=env, timeout=120)
     assert usage.returncode == 2 and "usage: pixelcnn sample" in usage.stderr  # after TensorFlow's start-up lines
+
+
+def test_distribute_tpu_without_a_tpu_fails_at_the_resolver_with_a_clear_message(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    status, out, err = main(capsys, "train", "--model", "pixelsnail", "--data", "digits", "--image-size", 8,
+                            "--output", tmp_path / "run", "--steps", 1, "--distribute", "tpu")
+    assert status == 1
+    assert "--distribute tpu found no TPU (Please provide a TPU Name to connect to.)" in err
+    assert not (tmp_path / "run").exists()  # nothing was started
