@@ -83,8 +83,9 @@ def build_parser():
     t.add_argument("--xla", action="store_true", default=None, help="compile the training step with XLA")
     t.add_argument("--conv-precision", choices=("float32", "bfloat16"), default=None,
                    help="dtype of the convolutions (bfloat16: mixed precision, fast on CPUs with AMX/AVX512-BF16)")
-    t.add_argument("--distribute", choices=("none", "mirrored", "tpu"), default=None,
-                   help="tf.distribute strategy: mirrored = all local GPUs (or CPUs with --cpu-devices)")
+    t.add_argument("--distribute", choices=("none", "mirrored", "multiworker", "tpu"), default=None,
+                   help="tf.distribute strategy: mirrored = all local GPUs (or CPUs with --cpu-devices); "
+                        "multiworker = data-parallel over the machines that TF_CONFIG names (only the chief writes)")
     t.add_argument("--cpu-devices", type=int, default=None, help="split the CPU into N logical devices")
     t.add_argument("--resume", action="store_true", help="continue the checkpoint in --output")
     t.add_argument("--export", help="also write the final EMA weights to this .npz file")
@@ -221,12 +222,17 @@ def _train(args):
     result = train({"model": name, "image_shape": [size, size, channels], **hparams}, images, options["output"],
                    config, val_images=val, val_labels=val_labels, resume=bool(options.get("resume")),
                    strategy=strategy)
-    if options.get("export"):
+    from .training import is_chief
+
+    if options.get("export") and is_chief(strategy):  # the other workers hold the same weights
         from .checkpoints import export_weights
 
         export_weights(result["model"], options["export"], extra={"step": result["step"]})
         print(f"exported EMA weights to {options['export']}")
-    print(f"finished at step {result['step']}; checkpoint in {options['output']}")
+    if is_chief(strategy):
+        print(f"finished at step {result['step']}; checkpoint in {options['output']}")
+    else:
+        print(f"finished at step {result['step']}; the chief wrote the checkpoint in {options['output']}")
 
 
 def _load_with_labels(source, size, channels):
@@ -249,6 +255,18 @@ def _strategy(kind, cpu_devices):
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
     if kind in (None, "none"):
         return None
+    if kind == "multiworker":
+        import json
+        import os
+
+        if "TF_CONFIG" not in os.environ:
+            raise UsageError("--distribute multiworker needs TF_CONFIG: the cluster's workers and this one's task "
+                             "(see the README's section on training past one machine)")
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except ValueError as error:
+            raise UsageError(f"TF_CONFIG is not valid JSON: {error}") from None
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if kind == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]

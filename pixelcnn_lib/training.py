@@ -14,7 +14,9 @@ import csv
 import dataclasses
 import json
 import math
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -233,6 +235,18 @@ class EMA:
         return _Swap()
 
 
+def is_chief(strategy=None):
+    """Whether this process writes checkpoints, logs and exports: always, except for the non-chief workers of a
+    multi-worker strategy (the chief is task "chief", or worker 0 when the cluster names no chief)."""
+    resolver = getattr(strategy or tf.distribute.get_strategy(), "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
 def train(model_config: dict, images, output_dir, config: TrainConfig = TrainConfig(), val_images=None,
           resume=False, strategy=None, verbose=True, val_labels=None, progress=None):
     """Train a model and write checkpoints and logs to ``output_dir``.
@@ -247,7 +261,11 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
     resume: continue from ``output_dir``'s checkpoint: same step count,
       learning rate and data order as if the run had never stopped. Without
       it, an existing checkpoint is an error (nothing is overwritten).
-    strategy: a ``tf.distribute.Strategy`` (default: the current one).
+    strategy: a ``tf.distribute.Strategy`` (default: the current one). Under
+      ``MultiWorkerMirroredStrategy`` every worker runs the same steps on its
+      shard of each global batch, and only the chief (``is_chief``) writes to
+      ``output_dir``; the others write to a temporary folder that is removed
+      at the end, and read ``output_dir`` (a shared file system) to resume.
     verbose: print a line per logged step (where no progress bar is shown)
       and the run's events.
     progress: a bar per step with the current bits/dim (True, False, or None
@@ -287,10 +305,13 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
         optimizer.build(model.trainable_variables)
         ema = EMA(model, config.ema_decay)
 
+    source = out  # where a resumed run reads its checkpoint
+    if not is_chief(strategy):  # the same work, written where nobody reads it
+        out = Path(tempfile.mkdtemp(prefix="pixelcnn-worker-"))
     out.mkdir(parents=True, exist_ok=True)
     start_step = 0
     if resume and has_checkpoint:
-        start_step = _restore(out, model, optimizer, ema)
+        start_step = _restore(source, model, optimizer, ema)
         if verbose:
             print(f"resumed from step {start_step}", flush=True)
     else:
@@ -320,6 +341,7 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
             epoch, offset = divmod(step, per_epoch)
             ds = make_dataset(images, config.batch_size, shuffle=True, flip=config.flip, seed=config.seed,
                               epoch=epoch).skip(offset).take(min(per_epoch - offset, total - step))
+            ds = ds.with_options(_sharded_by_data())  # each worker reads its part of every global batch
             for batch in strategy.experimental_distribute_dataset(ds):
                 loss = float(train_step(batch))
                 if not math.isfinite(loss):
@@ -355,10 +377,20 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
                 break
     finally:
         logger.close()
+        if out != source:
+            shutil.rmtree(out, ignore_errors=True)
 
     for var, avg in zip(ema.variables, ema.averages):  # hand back the model with its EMA weights
         var.assign(avg)
     return {"model": model, "history": logger.rows, "step": step}
+
+
+def _sharded_by_data():
+    """Input options: a multi-worker strategy splits every global batch between the workers (the images are in
+    memory, not in files, so there is nothing to shard by file)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return options
 
 
 def _normalised(model_config):
