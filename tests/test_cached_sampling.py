@@ -46,12 +46,29 @@ def test_cached_complete_equals_naive_and_keeps_known(model):
     assert (cached[~known] != images[~known]).any()
 
 
+def test_cached_equals_naive_for_a_batch_of_one(model):
+    np.testing.assert_array_equal(pl.sample(model, 1, seed=4, method="cached"),
+                                  pl.sample(model, 1, seed=4, method="naive"))
+    h, w, c = model.image_shape
+    image = np.random.default_rng(3).integers(0, 256, (1, h, w, c), dtype=np.uint8)
+    known = np.zeros((1, h, w), bool)
+    known[0, : h // 2 + 1, : w // 2] = True  # known pixels on both sides of unknown ones
+    cached = pl.complete(model, image, known, seed=6, method="cached")
+    np.testing.assert_array_equal(cached, pl.complete(model, image, known, seed=6, method="naive"))
+    np.testing.assert_array_equal(cached[known], image[known])
+
+
 def test_cached_sampler_is_reusable_and_seeded(model):
     a = pl.sample(model, 2, seed=9, method="cached")
     b = pl.sample(model, 2, seed=9, method="cached")
     c = pl.sample(model, 2, seed=10, method="cached")
     np.testing.assert_array_equal(a, b)
     assert (a != c).any()
+
+
+def test_models_declare_their_sampler():
+    assert {name for name, cls in pl.MODELS.items() if cls.cached_sampling} == {
+        "pixelsnail", "gated_pixelcnn", "pixelcnn_pp"}
 
 
 def test_unsupported_model_and_method():
