@@ -237,7 +237,12 @@ class WeightNormConv2D(keras.layers.Layer):
         A 1x1 unstrided convolution needs no memory (``PointwiseCache``); any
         other keeps its input for the whole grid, as one position at a time
         (``WindowCache``, by="position") or a whole row at a time
-        (``RowCache``, by="row").
+        (``RowCache``, by="row"). ``step`` at (i, j) sees the inputs written up
+        to (i, j) in raster order: the whole output there for a
+        down-right-shifted or masked convolution, whose window ends at (i, j);
+        a down-shifted one's window reaches right of (i, j), so its output at
+        row i is read with ``conv_at`` once the row is written (as ``down_shift``
+        does) or computed by rows.
         """
         if self.kernel_size == (1, 1) and self.strides == (1, 1) and not any(self.padding):
             cache = PointwiseCache(self)
@@ -342,7 +347,7 @@ class WindowCache:
     def write(self, i, j, x):
         """x: (B, C), the convolution's input at (i, j)."""
         index = (i + self.top) * self.padded_width + (j + self.left)
-        self.values.scatter_update(tf.IndexedSlices(x[None], index[None]))
+        self.values.scatter_update(tf.IndexedSlices(x[None], tf.reshape(index, [1])))
 
     def conv_at(self, i, j):
         """The convolution's output at (i, j) as (B, F)."""
@@ -404,10 +409,10 @@ class GridMap:
 
     def write_row(self, i, x):
         """x: (B, W, F), row i."""
-        self.values.scatter_update(tf.IndexedSlices(x[None], i[None]))
+        self.values.scatter_update(tf.IndexedSlices(x[None], tf.reshape(i, [1])))
 
     def read_row(self, i):
-        return self.values.sparse_read(i[None])[0]
+        return self.values.sparse_read(tf.reshape(i, [1]))[0]
 
     def write(self, i, j, x):
         """x: (B, F) at (i, j)."""

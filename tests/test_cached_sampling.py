@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import pixelcnn_lib as pl
+from pixelcnn_lib import layers as L
 
 CASES = [
     ("pixelsnail", (8, 8, 3), dict(filters=16, depth=2, resnets_per_block=1)),
@@ -77,3 +78,40 @@ def test_unsupported_model_and_method():
         pl.sample(model, 1, method="cached")
     with pytest.raises(ValueError, match="method must be one of"):
         pl.sample(model, 1, method="fast")
+
+
+CONVOLUTIONS = {  # windows that end at the current position (a down-shifted one is stepped by rows, below)
+    "down-right-shifted": lambda: L.DownRightShiftedConv2D(5, (2, 2)),
+    "masked-rgb": lambda: L.MaskedConv2D(6, 3, "B", color_groups=3),
+}
+
+
+@pytest.mark.parametrize("make", CONVOLUTIONS.values(), ids=CONVOLUTIONS.keys())
+def test_a_convolution_step_is_its_call_at_one_position(make):
+    conv = make()
+    x = np.random.default_rng(0).normal(size=(2, 5, 6, 3)).astype(np.float32)
+    full = conv(x).numpy()
+    caches = L.Caches()
+    conv.start_cache(caches, 2, 5, 6)
+    caches.reset()
+    for i in range(5):
+        for j in range(6):
+            np.testing.assert_allclose(conv.step(caches, x[:, i, j], i, j), full[:, i, j], atol=1e-5)
+
+
+def test_a_row_step_and_a_block_step_are_their_calls():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 5, 6, 4)).astype(np.float32)
+    aux = rng.normal(size=(2, 5, 6, 4)).astype(np.float32)
+    conv = L.DownShiftedConv2D(4, (2, 3))
+    block = L.GatedResidualBlock(4, L.DownRightShiftedConv2D, has_aux=True)
+    full_conv, full_block = conv(x).numpy(), block(x, aux=aux).numpy()
+    caches = L.Caches()
+    conv.start_cache(caches, 2, 5, 6, by="row")
+    block.start_cache(caches, 2, 5, 6)
+    caches.reset()
+    for i in range(5):
+        np.testing.assert_allclose(conv.step(caches, x[:, i], i), full_conv[:, i], atol=1e-5)
+        for j in range(6):
+            step = block.step(caches, x[:, i, j], i, j, aux=aux[:, i, j])
+            np.testing.assert_allclose(step, full_block[:, i, j], atol=1e-5)
