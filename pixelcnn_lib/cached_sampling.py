@@ -29,6 +29,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from . import sampling_steps
+from .models.base import AutoregressiveModel
 
 
 class CachedSampler:
@@ -40,12 +41,15 @@ class CachedSampler:
         self.model = model
         self.caches = model.start_sampling(batch)
         self._rows, self._steps = {}, {}
+        self._by_rows = type(model).sample_row is not AutoregressiveModel.sample_row
 
     def start(self):
         """Clear the caches and take the model's current weights."""
         self.caches.reset()
 
     def row(self, canvas, i):
+        if not self._by_rows:
+            return
         variant = self.model.sampling_variant(i)
         if variant not in self._rows:
             self._rows[variant] = tf.function(

@@ -59,6 +59,7 @@ def fill(sampler, canvas, unknown, seed, passes, progress=None):
     _, h, w, c = canvas.shape
     base = _seed_pair(seed)
     canvas = tf.constant(canvas)
+    updates = {}  # one tensor per distinct update mask: most pixels share one
     sampler.start()
     for i in rows(h, "sampling", progress):
         sampler.row(canvas, i)
@@ -67,6 +68,8 @@ def fill(sampler, canvas, unknown, seed, passes, progress=None):
             if sampler.skips_known and not todo.any():
                 continue
             for p in range(passes):
-                update = tf.constant(channel_update(todo, c, passes, p))
-                canvas = sampler.step(canvas, i, j, update, step_seed(base, i * w + j, passes, p))
+                key = (todo.tobytes(), p)
+                if key not in updates:
+                    updates[key] = tf.constant(channel_update(todo, c, passes, p))
+                canvas = sampler.step(canvas, i, j, updates[key], step_seed(base, i * w + j, passes, p))
     return canvas.numpy()
