@@ -54,7 +54,7 @@ class CachedSampler:
         if variant not in self._rows:
             self._rows[variant] = tf.function(
                 lambda canvas, i: self.model.sample_row(self.caches, canvas, i, variant))
-        self._rows[variant](canvas, tf.constant(i))
+        self._rows[variant](canvas, sampling_steps.index(i))
 
     def step(self, canvas, i, j, update, seed):
         variant = self.model.sampling_variant(i, j)
@@ -62,7 +62,7 @@ class CachedSampler:
             self._steps[variant] = tf.function(
                 lambda canvas, i, j, update, seed: self.model.sample_step(self.caches, canvas, i, j, update, seed,
                                                                           variant))
-        return self._steps[variant](canvas, tf.constant(i), tf.constant(j), update, seed)
+        return self._steps[variant](canvas, sampling_steps.index(i), sampling_steps.index(j), update, seed)
 
     def fill(self, canvas, unknown, seed, progress=None):
         """Sample the unknown pixels: uint8 canvas (B, H, W, C), bool unknown (B, H, W)."""

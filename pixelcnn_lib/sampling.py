@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from .cached_sampling import cached_sampler
 from .distributions import to_unit_range
-from .sampling_steps import draw_pixel, fill, write_pixel
+from .sampling_steps import draw_pixel, fill, index, write_pixel
 from .validation import check_images
 
 
@@ -79,7 +79,7 @@ class NaiveSampler:
         pass
 
     def step(self, canvas, i, j, update, seed):
-        return self._step(canvas, tf.constant(i), tf.constant(j), update, seed)
+        return self._step(canvas, index(i), index(j), update, seed)
 
 
 METHODS = ("naive", "cached")

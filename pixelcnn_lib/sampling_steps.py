@@ -10,6 +10,8 @@ through ``fill``, so they make the same draws from the same seeds.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -30,9 +32,19 @@ def channel_update(todo, channels, passes, p):
     return update
 
 
-def step_seed(base, position, passes, p):
-    """The seed of pass ``p`` at raster ``position``: the same for naive and cached sampling."""
-    return tf.stack([base[0], base[1] + position * passes + p + 1])
+def step_seeds(base, count):
+    """The seeds of the first ``count`` steps, a list: step k = position * passes + p gets (base0, base1 + k + 1).
+
+    Pass ``p`` at raster ``position`` has the same seed in naive and cached sampling.
+    """
+    k = tf.range(count)
+    return tf.unstack(tf.stack([tf.fill([count], base[0]), base[1] + k + 1], axis=1))
+
+
+@functools.lru_cache(maxsize=4096)
+def index(k):
+    """The int32 scalar tensor ``k``, made once: a row or column index for a compiled step."""
+    return tf.constant(k, tf.int32)
 
 
 def draw_pixel(head, params, canvas, i, j, update, seed):
@@ -57,7 +69,7 @@ def fill(sampler, canvas, unknown, seed, passes, progress=None):
     canvas alone); a cached sampler sees every pixel, to store it.
     """
     _, h, w, c = canvas.shape
-    base = _seed_pair(seed)
+    seeds = step_seeds(_seed_pair(seed), h * w * passes)
     canvas = tf.constant(canvas)
     updates = {}  # one tensor per distinct update mask: most pixels share one
     sampler.start()
@@ -71,5 +83,5 @@ def fill(sampler, canvas, unknown, seed, passes, progress=None):
                 key = (todo.tobytes(), p)
                 if key not in updates:
                     updates[key] = tf.constant(channel_update(todo, c, passes, p))
-                canvas = sampler.step(canvas, i, j, updates[key], step_seed(base, i * w + j, passes, p))
+                canvas = sampler.step(canvas, i, j, updates[key], seeds[(i * w + j) * passes + p])
     return canvas.numpy()
