@@ -342,10 +342,8 @@ def _sample(args):
 
 
 def _method(model, method):
-    from .cached_sampling import SAMPLERS
-
     if method == "auto":
-        return "cached" if model.model_name in SAMPLERS else "naive"
+        return "cached" if model.cached_sampling else "naive"
     return method
 
 

@@ -105,6 +105,14 @@ def coordinate_channels(x):
     return tf.concat([rows, cols], axis=-1)
 
 
+def coordinate_channels_at(i, j, height, width, batch):
+    """``coordinate_channels`` at the one position (i, j): (B, 2)."""
+    h, w = float(height), float(width)
+    rows = (tf.cast(i, tf.float32) - h / 2.0) / h
+    cols = (tf.cast(j, tf.float32) - w / 2.0) / w
+    return tf.broadcast_to(tf.stack([rows, cols])[None, :], (batch, 2))
+
+
 # --------------------------------------------------------------------------
 # weight-normalised convolutions
 # --------------------------------------------------------------------------
@@ -220,6 +228,200 @@ class WeightNormConv2D(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding, "init_scale": self.init_scale}
+
+    # the incremental form, for sampling: ``call`` at one position (or one row) from a cache of earlier inputs
+
+    def start_cache(self, caches, batch, height, width, by="position"):
+        """Register this layer's sampling cache in ``caches``, for a (height, width) input grid.
+
+        A 1x1 unstrided convolution needs no memory (``PointwiseCache``); any
+        other keeps its input for the whole grid, as one position at a time
+        (``WindowCache``, by="position") or a whole row at a time
+        (``RowCache``, by="row"). ``step`` at (i, j) sees the inputs written up
+        to (i, j) in raster order: the whole output there for a
+        down-right-shifted or masked convolution, whose window ends at (i, j);
+        a down-shifted one's window reaches right of (i, j), so its output at
+        row i is read with ``conv_at`` once the row is written (as ``down_shift``
+        does) or computed by rows.
+        """
+        if self.kernel_size == (1, 1) and self.strides == (1, 1) and not any(self.padding):
+            cache = PointwiseCache(self)
+        else:
+            kind = {"position": WindowCache, "row": RowCache}[by]
+            cache = kind(self, batch, height, width, int(self.v.shape[2]))
+        caches.add(self, cache)
+
+    def step(self, caches, x, *position):
+        """``call`` at ``position`` ((i, j), or the row i): store input ``x`` there, return the output there."""
+        return caches[self].step(x, *position)
+
+
+class Caches:
+    """The sampling caches of a model, one per layer (looked up by the layer) plus named stores.
+
+    ``reset()`` empties every cache and takes the layers' current weights.
+    """
+
+    def __init__(self):
+        self._parts = {}
+
+    @staticmethod
+    def _key(key):
+        return key if isinstance(key, (str, tuple)) else id(key)
+
+    def add(self, key, cache):
+        self._parts[self._key(key)] = (key, cache)  # the key is kept alive, so its id stays its own
+        return cache
+
+    def __getitem__(self, key):
+        return self._parts[self._key(key)][1]
+
+    def reset(self):
+        for _, part in self._parts.values():
+            if isinstance(part, tf.Variable):
+                part.assign(tf.zeros_like(part))
+            elif hasattr(part, "reset"):
+                part.reset()
+
+
+def folded_kernel(conv):
+    """A weight-normalised convolution's effective kernel g * v / ||v|| (masked) and bias.
+
+    Returns (W, b) with W of shape (kh * kw * in, out), rows in (row, column,
+    channel) order, so a flattened input window times W is the output.
+    """
+    kernel = conv.kernel()
+    return tf.reshape(kernel, (-1, kernel.shape[-1])), conv.b
+
+
+class PointwiseCache:
+    """A 1x1 convolution frozen for sampling: (..., in) -> (..., out), at any position."""
+
+    def __init__(self, conv):
+        self.conv = conv
+        w, b = folded_kernel(conv)
+        self.w = tf.Variable(w, trainable=False)
+        self.b = tf.Variable(b, trainable=False)
+
+    def reset(self):
+        w, b = folded_kernel(self.conv)
+        self.w.assign(w)
+        self.b.assign(b)
+
+    def __call__(self, x):
+        return tf.matmul(x, self.w) + self.b
+
+    def step(self, x, *position):
+        return self(x)
+
+
+class WindowCache:
+    """The input of one convolution, kept for the whole image, plus its padding.
+
+    Stored as (positions, B, C) so that writing one position and reading one
+    kernel window are in-place scatter/gather operations. ``write(i, j, x)``
+    stores the input at (i, j); ``conv_at(i, j)`` returns the convolution's
+    output at (i, j) from the kernel's window alone. Works for
+    ``WeightNormConv2D`` layers (shifted or masked). For a stride-2 layer,
+    ``conv_at(s * a, s * b)`` is its output at (a, b): the window of a strided
+    convolution is the window of the stride-1 one at the scaled position.
+    """
+
+    def __init__(self, conv, batch, height, width, in_channels):
+        if conv.strides not in ((1, 1), (2, 2)):
+            raise ValueError(f"cached sampling supports strides 1 and 2, not {conv.strides}")
+        top, bottom, left, right = conv.padding
+        self.dense = PointwiseCache(conv)
+        self.top, self.left = top, left
+        self.kh, self.kw = conv.kernel_size
+        self.padded_width = width + left + right
+        self.values = tf.Variable(
+            tf.zeros(((height + top + bottom) * self.padded_width, batch, in_channels)), trainable=False)
+        rows, cols = np.meshgrid(np.arange(self.kh), np.arange(self.kw), indexing="ij")
+        self.offsets = tf.constant((rows * self.padded_width + cols).ravel(), tf.int32)
+
+    def reset(self):
+        self.values.assign(tf.zeros_like(self.values))
+        self.dense.reset()
+
+    def write(self, i, j, x):
+        """x: (B, C), the convolution's input at (i, j)."""
+        index = (i + self.top) * self.padded_width + (j + self.left)
+        self.values.scatter_update(tf.IndexedSlices(x[None], tf.reshape(index, [1])))
+
+    def conv_at(self, i, j):
+        """The convolution's output at (i, j) as (B, F)."""
+        window = self.values.sparse_read(i * self.padded_width + j + self.offsets)  # (kh*kw, B, C)
+        batch = tf.shape(window)[1]
+        flat = tf.reshape(tf.transpose(window, [1, 0, 2]), (batch, -1))
+        return self.dense(flat)
+
+    def step(self, x, i, j):
+        self.write(i, j, x)
+        return self.conv_at(i, j)
+
+
+class RowCache:
+    """The input of one convolution, computed a whole row at a time.
+
+    Stored as an image (B, H + pads, W + pads, C); ``write(i, x)`` stores input
+    row i and ``conv_at(i)`` returns output row i (B, W, F): the interface of
+    ``WindowCache`` with a row for a position. For a stride-2 layer,
+    ``conv_at(2 * a)`` is its output row a (B, W / 2, F).
+    """
+
+    def __init__(self, conv, batch, height, width, in_channels):
+        if conv.strides not in ((1, 1), (2, 2)):
+            raise ValueError(f"cached sampling supports strides 1 and 2, not {conv.strides}")
+        top, bottom, left, right = conv.padding
+        self.conv = conv
+        self.column_stride = conv.strides[1]
+        self.top, self.left, self.width = top, left, width
+        self.kh = conv.kernel_size[0]
+        self.values = tf.Variable(tf.zeros((batch, height + top + bottom, width + left + right, in_channels)),
+                                  trainable=False)
+
+    def reset(self):
+        self.values.assign(tf.zeros_like(self.values))
+
+    def write(self, i, x):
+        """x: (B, W, C), the input row i."""
+        self.values[:, i + self.top, self.left : self.left + self.width, :].assign(x)
+
+    def conv_at(self, i):
+        window = self.values[:, i : i + self.kh, :, :]
+        y = tf.nn.conv2d(window, self.conv.kernel(), strides=(1, 1, self.column_stride, 1), padding="VALID")
+        return y[:, 0] + self.conv.b
+
+    def step(self, x, i):
+        self.write(i, x)
+        return self.conv_at(i)
+
+
+class GridMap:
+    """One activation of a whole grid, (H, B, W, F), written a row or a position at a time and read back."""
+
+    def __init__(self, batch, height, width, channels):
+        self.values = tf.Variable(tf.zeros((height, batch, width, channels)), trainable=False)
+
+    def reset(self):
+        self.values.assign(tf.zeros_like(self.values))
+
+    def write_row(self, i, x):
+        """x: (B, W, F), row i."""
+        self.values.scatter_update(tf.IndexedSlices(x[None], tf.reshape(i, [1])))
+
+    def read_row(self, i):
+        return self.values.sparse_read(tf.reshape(i, [1]))[0]
+
+    def write(self, i, j, x):
+        """x: (B, F) at (i, j)."""
+        batch = tf.shape(x)[0]
+        where = tf.stack([tf.fill([batch], i), tf.range(batch), tf.fill([batch], j)], 1)
+        self.values.scatter_nd_update(where, x)
+
+    def read(self, i, j):
+        return tf.gather(self.read_row(i), j, axis=1)
 
 
 def initialise_from_outputs(layer, y):
@@ -462,6 +664,21 @@ class GatedResidualBlock(keras.layers.Layer):
             c = self.dropout(c, training=training)
         return x + sigmoid_gate(self.conv2(c))
 
+    def start_cache(self, caches, batch, height, width, by="position"):
+        """Register the sampling caches of the block's convolutions (see ``WeightNormConv2D.start_cache``)."""
+        for conv in (self.conv1, self.conv2, self.aux_nin):
+            if conv is not None:
+                conv.start_cache(caches, batch, height, width, by)
+
+    def step(self, caches, x, *position, aux=None):
+        """``call`` at ``position`` (none for a block of 1x1 convolutions), without dropout: x, aux (B, C) or a row."""
+        f = self.nonlinearity
+        c = self.conv1.step(caches, f(x), *position)
+        if aux is not None:
+            c = c + self.aux_nin.step(caches, f(aux))
+        c = f(c)
+        return x + sigmoid_gate(self.conv2.step(caches, c, *position))
+
 
 class CausalSelfAttention(keras.layers.Layer):
     """Causal attention over all earlier pixels, as in PixelSNAIL (Chen et al., 2017).
@@ -524,6 +741,45 @@ class CausalSelfAttention(keras.layers.Layer):
         mixed = tf.matmul(weights, values)  # (B, heads, N, dv)
         mixed = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), tf.stack([b, h, w, heads * dv]))
         return mixed
+
+    def start_cache(self, caches, batch, height, width, by="position"):
+        """Register the key-value cache: a slot for each of the height * width positions, per head.
+
+        One step is then two small batched matrix products over the whole
+        cache, the slots not yet filled masked out as ``call`` masks later
+        positions, and storing a position is an in-place scatter.
+        """
+        n, heads = height * width, self.num_heads
+        for part in (self.q_block, self.kv_block, self.q_nin, self.kv_nin):
+            part.start_cache(caches, batch, 1, 1)
+        caches.add(("keys", self), tf.Variable(tf.zeros((batch, heads, n, self.key_dim)), trainable=False))
+        caches.add(("values", self), tf.Variable(tf.zeros((batch, heads, n, self.value_dim)), trainable=False))
+        slots = np.arange(batch * heads)
+        caches.add(("slots", self), tf.constant(np.stack([slots // heads, slots % heads], 1), tf.int32))
+
+    def step(self, caches, features, background, p):
+        """``call`` at raster position p: (B, heads * dv) from the pixels stored before p (zeros for the first).
+
+        features (B, filters), background (B, 2): the coordinate channels at p.
+        """
+        q = self.q_nin.step(caches, self.q_block.step(caches, tf.concat([features, background], -1)))
+        q = tf.reshape(q, (-1, self.num_heads, 1, self.key_dim))
+        keys, values = caches[("keys", self)], caches[("values", self)]
+        earlier = tf.range(keys.shape[2]) < p  # (N,): the strictly causal mask's row p
+        logits = tf.matmul(q, keys, transpose_b=True) / np.sqrt(self.key_dim)  # (B, heads, 1, N)
+        logits = tf.where(earlier, logits, tf.constant(-1e9))
+        weights = tf.nn.softmax(logits, axis=-1) * tf.cast(earlier, tf.float32)
+        mixed = tf.matmul(weights, values)  # (B, heads, 1, dv)
+        return tf.reshape(mixed, (-1, self.num_heads * self.value_dim))
+
+    def store(self, caches, image, features, background, p):
+        """Store the key and value of position p, whose pixel ``image`` (B, C) is now known."""
+        kv = self.kv_nin.step(caches, self.kv_block.step(caches, tf.concat([image, features, background], -1)))
+        k, v = tf.split(kv, [self.num_heads * self.key_dim, self.num_heads * self.value_dim], -1)
+        slots = caches[("slots", self)]
+        where = tf.concat([slots, tf.fill([tf.shape(slots)[0], 1], p)], 1)  # (B * heads, 3)
+        caches[("keys", self)].scatter_nd_update(where, tf.reshape(k, (-1, self.key_dim)))
+        caches[("values", self)].scatter_nd_update(where, tf.reshape(v, (-1, self.value_dim)))
 
 
 def strictly_causal_mask(n):

@@ -5,7 +5,8 @@ channels are coupled inside the network (the 256-way softmax of PixelCNN),
 channel by channel. ``method="naive"`` runs the whole model on the current
 canvas at each step and draws only the next (sub-)pixel from the head;
 ``method="cached"`` (PixelSNAIL, Gated PixelCNN, PixelCNN++) keeps every layer's earlier
-results and computes only the new position (``cached_sampling.py``). Both make
+results and computes only the new position (``cached_sampling.py``). Both run
+through the one fill loop of ``sampling_steps.py`` and make
 the same draws from the same seed, from parameters that agree up to float
 rounding (which, very rarely, moves a draw sitting on a bin boundary by one level).
 """
@@ -15,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .distributions import _seed_pair, to_unit_range
-from .progress import rows
+from .cached_sampling import cached_sampler
+from .distributions import to_unit_range
+from .sampling_steps import draw_pixel, fill, index, write_pixel
 from .validation import check_images
 
 
@@ -50,43 +52,37 @@ def _sampling_step(model):
     cached = getattr(model, "_pl_sampling_step", None)
     if cached is not None:
         return cached
-    head = model.head
 
     @tf.function(reduce_retracing=True)
     def step(canvas, row, col, update, seed):
         # canvas uint8 (B,H,W,C); update bool (B,C): which sub-pixels of (row, col) to overwrite
         params = model(to_unit_range(canvas), training=False)
-        pixel_params = params[:, row : row + 1, col : col + 1, :]
-        drawn = head.sample(pixel_params, seed)[:, 0, 0, :]  # (B, C)
-        current = canvas[:, row, col, :]
-        new_pixel = tf.where(update, drawn, current)
-        b = tf.shape(canvas)[0]
-        indices = tf.stack([tf.range(b), tf.fill([b], row), tf.fill([b], col)], axis=1)
-        return tf.tensor_scatter_nd_update(canvas, indices, new_pixel)
+        pixel = draw_pixel(model.head, params[:, row, col, :], canvas, row, col, update, seed)
+        return write_pixel(canvas, row, col, pixel)
 
     model._pl_sampling_step = step
     return step
 
 
+class NaiveSampler:
+    """The whole model on the whole canvas at every step; only the next (sub-)pixel is drawn."""
+
+    skips_known = True  # the canvas is its only state
+
+    def __init__(self, model):
+        self._step = _sampling_step(model)
+
+    def start(self):
+        pass
+
+    def row(self, canvas, i):
+        pass
+
+    def step(self, canvas, i, j, update, seed):
+        return self._step(canvas, index(i), index(j), update, seed)
+
+
 METHODS = ("naive", "cached")
-
-
-def channel_update(todo, channels, passes, p):
-    """bool (B, C): the sub-pixels that pass ``p`` of a pixel draws, for the images in ``todo`` (B,).
-
-    With one pass per pixel every channel is drawn at once; otherwise pass p
-    draws channel p, given the channels drawn before it.
-    """
-    if passes == 1:
-        return np.repeat(todo[:, None], channels, axis=1)
-    update = np.zeros((len(todo), channels), bool)
-    update[:, p] = todo
-    return update
-
-
-def step_seed(base, position, passes, p):
-    """The seed of pass ``p`` at raster ``position``: the same for naive and cached sampling."""
-    return tf.stack([base[0], base[1] + position * passes + p + 1])
 
 
 def _fill(model, canvas, unknown, seed, method="naive", progress=None):
@@ -98,24 +94,8 @@ def _fill(model, canvas, unknown, seed, method="naive", progress=None):
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "cached":
-        from .cached_sampling import cached_sampler
-
         return cached_sampler(model, canvas.shape[0]).fill(canvas, unknown, seed, progress)
-    step = _sampling_step(model)
-    h, w, c = model.image_shape
-    passes = model.head.passes_per_pixel
-    base = _seed_pair(seed)
-    canvas = tf.constant(canvas)
-    for i in rows(h, "sampling", progress):
-        for j in range(w):
-            todo = unknown[:, i, j]
-            if not todo.any():
-                continue
-            for p in range(passes):
-                update = channel_update(todo, c, passes, p)
-                seed_p = step_seed(base, i * w + j, passes, p)
-                canvas = step(canvas, tf.constant(i), tf.constant(j), tf.constant(update), seed_p)
-    return canvas.numpy()
+    return fill(NaiveSampler(model), canvas, unknown, seed, model.head.passes_per_pixel, progress)
 
 
 def sample(model, num_images, seed=0, method="naive", progress=None):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import pixelcnn_lib as pl
+from pixelcnn_lib import layers as L
 
 CASES = [
     ("pixelsnail", (8, 8, 3), dict(filters=16, depth=2, resnets_per_block=1)),
@@ -46,6 +47,18 @@ def test_cached_complete_equals_naive_and_keeps_known(model):
     assert (cached[~known] != images[~known]).any()
 
 
+def test_cached_equals_naive_for_a_batch_of_one(model):
+    np.testing.assert_array_equal(pl.sample(model, 1, seed=4, method="cached"),
+                                  pl.sample(model, 1, seed=4, method="naive"))
+    h, w, c = model.image_shape
+    image = np.random.default_rng(3).integers(0, 256, (1, h, w, c), dtype=np.uint8)
+    known = np.zeros((1, h, w), bool)
+    known[0, : h // 2 + 1, : w // 2] = True  # known pixels on both sides of unknown ones
+    cached = pl.complete(model, image, known, seed=6, method="cached")
+    np.testing.assert_array_equal(cached, pl.complete(model, image, known, seed=6, method="naive"))
+    np.testing.assert_array_equal(cached[known], image[known])
+
+
 def test_cached_sampler_is_reusable_and_seeded(model):
     a = pl.sample(model, 2, seed=9, method="cached")
     b = pl.sample(model, 2, seed=9, method="cached")
@@ -54,9 +67,51 @@ def test_cached_sampler_is_reusable_and_seeded(model):
     assert (a != c).any()
 
 
+def test_models_declare_their_sampler():
+    assert {name for name, cls in pl.MODELS.items() if cls.cached_sampling} == {
+        "pixelsnail", "gated_pixelcnn", "pixelcnn_pp"}
+
+
 def test_unsupported_model_and_method():
     model = pl.build_model("pixelcnn", (8, 8, 1), filters=8, depth=1)
     with pytest.raises(ValueError, match="cached sampling is available for"):
         pl.sample(model, 1, method="cached")
     with pytest.raises(ValueError, match="method must be one of"):
         pl.sample(model, 1, method="fast")
+
+
+CONVOLUTIONS = {  # windows that end at the current position (a down-shifted one is stepped by rows, below)
+    "down-right-shifted": lambda: L.DownRightShiftedConv2D(5, (2, 2)),
+    "masked-rgb": lambda: L.MaskedConv2D(6, 3, "B", color_groups=3),
+}
+
+
+@pytest.mark.parametrize("make", CONVOLUTIONS.values(), ids=CONVOLUTIONS.keys())
+def test_a_convolution_step_is_its_call_at_one_position(make):
+    conv = make()
+    x = np.random.default_rng(0).normal(size=(2, 5, 6, 3)).astype(np.float32)
+    full = conv(x).numpy()
+    caches = L.Caches()
+    conv.start_cache(caches, 2, 5, 6)
+    caches.reset()
+    for i in range(5):
+        for j in range(6):
+            np.testing.assert_allclose(conv.step(caches, x[:, i, j], i, j), full[:, i, j], atol=1e-5)
+
+
+def test_a_row_step_and_a_block_step_are_their_calls():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 5, 6, 4)).astype(np.float32)
+    aux = rng.normal(size=(2, 5, 6, 4)).astype(np.float32)
+    conv = L.DownShiftedConv2D(4, (2, 3))
+    block = L.GatedResidualBlock(4, L.DownRightShiftedConv2D, has_aux=True)
+    full_conv, full_block = conv(x).numpy(), block(x, aux=aux).numpy()
+    caches = L.Caches()
+    conv.start_cache(caches, 2, 5, 6, by="row")
+    block.start_cache(caches, 2, 5, 6)
+    caches.reset()
+    for i in range(5):
+        np.testing.assert_allclose(conv.step(caches, x[:, i], i), full_conv[:, i], atol=1e-5)
+        for j in range(6):
+            step = block.step(caches, x[:, i, j], i, j, aux=aux[:, i, j])
+            np.testing.assert_allclose(step, full_block[:, i, j], atol=1e-5)

@@ -94,6 +94,28 @@ class AutoregressiveModel(keras.Model):
     def forward(self, x, training):
         raise NotImplementedError
 
+    # cached sampling: a model that sets ``cached_sampling = True`` writes its forward pass a second time,
+    # at one position, beside ``forward``: ``start_sampling`` makes its layers' caches, ``sample_row`` (for
+    # streams that depend on rows above only) runs once at the start of each image row, ``sample_step``
+    # draws one (sub-)pixel. ``pixelcnn_lib.cached_sampling`` compiles them and drives them.
+
+    cached_sampling = False
+
+    def start_sampling(self, batch):
+        """The sampling caches (``layers.Caches``) for ``batch`` images."""
+        raise NotImplementedError(f"{self.model_name} has no cached sampler")
+
+    def sample_row(self, caches, canvas, i, variant=0):
+        """Work done once per image row i, before its pixels: nothing unless a model overrides it."""
+
+    def sample_step(self, caches, canvas, i, j, update, seed, variant=0):
+        """Draw the sub-pixels ``update`` (B, C) of pixel (i, j), update the caches, return the canvas."""
+        raise NotImplementedError(f"{self.model_name} has no cached sampler")
+
+    def sampling_variant(self, *coordinates):
+        """A Python int: which compiled version of ``sample_row`` / ``sample_step`` a row or position runs."""
+        return 0
+
 
 def pad_with_ones(x):
     """Append a channel of ones, so zero padding is distinguishable from black pixels."""

@@ -13,7 +13,8 @@ discretised logistic mixture with RGB coupling. As in openai/pixel-cnn
 import tensorflow as tf
 
 from .. import layers as L
-from ..distributions import DiscretizedLogisticMixture
+from ..distributions import DiscretizedLogisticMixture, to_unit_range
+from ..sampling_steps import draw_pixel, write_pixel
 from .base import AutoregressiveModel, pad_with_ones
 
 
@@ -83,3 +84,116 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 u = self.up_u_sample[level](u)
                 ul = self.up_ul_sample[level](ul)
         return self.out(tf.nn.elu(ul))
+
+    # Cached sampling. The down-shifted stream ``u`` depends on rows above only, at every level, so at the
+    # start of image row i it is computed for row i at full resolution and for row i / 2^r at level r
+    # (r = 0 is full resolution) wherever 2^r divides i: the up pass, then the down pass from the deepest
+    # of those levels. The down-right-shifted stream ``ul`` is computed at (i, j) at full resolution and at
+    # (i / 2^r, j / 2^r) at level r wherever 2^r divides both. Every value a position needs is ready by
+    # then: a stride-2 convolution's window ends at the position it is computed for, and a transposed
+    # convolution's output at level r reads its level r + 1 input at (i // 2, j // 2), computed at an
+    # earlier (or the same) step. Level r's down-pass blocks are ``dn_u[levels - 1 - r]``, its
+    # up-sampling to level r is ``up_u_sample[levels - 2 - r]``.
+
+    cached_sampling = True
+
+    def start_sampling(self, batch):
+        h, w, _ = self.image_shape
+        last, f = self.levels - 1, self.hparams["filters"]
+        size = [(h >> r, w >> r) for r in range(self.levels)]
+        caches = L.Caches()
+        self.u_in.start_cache(caches, batch, h, w, by="row")
+        self.ul_in_down.start_cache(caches, batch, h, w)
+        self.ul_in_right.start_cache(caches, batch, h, w)
+        for r in range(self.levels):
+            for k, block in enumerate(self.up_u[r]):  # the u stream's outputs, read by the ul stream
+                block.start_cache(caches, batch, *size[r], by="row")
+                caches.add(("up_u", r, k), L.GridMap(batch, *size[r], f))
+            for k, block in enumerate(self.dn_u[last - r]):
+                block.start_cache(caches, batch, *size[r], by="row")
+                caches.add(("dn_u", r, k), L.GridMap(batch, *size[r], f))
+            for block in self.up_ul[r] + self.dn_ul[last - r]:
+                block.start_cache(caches, batch, *size[r])
+            if r < last:
+                self.down_u_sample[r].start_cache(caches, batch, *size[r], by="row")
+                self.down_ul_sample[r].start_cache(caches, batch, *size[r])
+            if r > 0:  # the down pass's result at a coarse level, read by the transposed convolution above it
+                caches.add(("u", r), L.GridMap(batch, *size[r], f))
+                caches.add(("ul", r), L.GridMap(batch, *size[r], f))
+        self.out.start_cache(caches, batch, h, w)
+        return caches
+
+    def sampling_variant(self, *coordinates):
+        """The deepest level r whose grid holds this row or position (2^r divides every coordinate)."""
+        r = 0
+        while r + 1 < self.levels and all(x % 2 ** (r + 1) == 0 for x in coordinates):
+            r += 1
+        return r
+
+    def sample_row(self, caches, canvas, i, variant=0):
+        """The u stream of ``forward`` for image row i: row i >> r of every level r <= ``variant``."""
+        last = self.levels - 1
+        above = tf.maximum(i - 1, 0)
+        shown = tf.cast(i > 0, tf.float32)  # the down_shift: row 0 sees zeros
+        x = pad_with_ones(to_unit_range(canvas[:, above])) * shown
+        u = self.u_in.step(caches, x, above) * shown
+        us = [[u]] + [[] for _ in range(last)]
+        for r in range(variant + 1):  # up pass
+            a = i // 2**r
+            if r > 0:
+                u = caches[self.down_u_sample[r - 1]].conv_at(2 * a)
+                us[r].append(u)
+            for k, u_block in enumerate(self.up_u[r]):
+                u = u_block.step(caches, u, a)
+                caches[("up_u", r, k)].write_row(a, u)
+                us[r].append(u)
+            if r < last:
+                caches[self.down_u_sample[r]].write(a, u)
+        for r in range(variant, -1, -1):  # down pass, consuming the skips
+            a = i // 2**r
+            if r == last:
+                u = us[r].pop()
+            else:  # the transposed convolution from level r + 1, at row a (rows 2a' and 2a' + 1 come from row a')
+                coarse = caches[("u", r + 1)].read_row(a // 2)[:, None]
+                u = self.up_u_sample[last - 1 - r](coarse)[:, a % 2]
+            for k, u_block in enumerate(self.dn_u[last - r]):
+                u = u_block.step(caches, u, a, aux=us[r].pop())
+                caches[("dn_u", r, k)].write_row(a, u)
+            if r > 0:
+                caches[("u", r)].write_row(a, u)
+
+    def sample_step(self, caches, canvas, i, j, update, seed, variant=0):
+        """The ul stream of ``forward`` at (i >> r, j >> r) for every level r <= ``variant``; draws pixel (i, j)."""
+        last = self.levels - 1
+        above = caches[self.ul_in_down].conv_at(tf.maximum(i - 1, 0), j) * tf.cast(i > 0, tf.float32)
+        left = caches[self.ul_in_right].conv_at(i, tf.maximum(j - 1, 0)) * tf.cast(j > 0, tf.float32)
+        ul = above + left
+        uls = [[ul]] + [[] for _ in range(last)]
+        for r in range(variant + 1):  # up pass
+            a, b = i // 2**r, j // 2**r
+            if r > 0:
+                ul = caches[self.down_ul_sample[r - 1]].conv_at(2 * a, 2 * b)
+                uls[r].append(ul)
+            for k, ul_block in enumerate(self.up_ul[r]):
+                ul = ul_block.step(caches, ul, a, b, aux=caches[("up_u", r, k)].read(a, b))
+                uls[r].append(ul)
+            if r < last:
+                caches[self.down_ul_sample[r]].write(a, b, ul)
+        for r in range(variant, -1, -1):  # down pass
+            a, b = i // 2**r, j // 2**r
+            if r == last:
+                ul = uls[r].pop()
+            else:  # the 2x2 transposed convolution: each level r + 1 position makes a 2x2 block of level r
+                coarse = caches[("ul", r + 1)].read(a // 2, b // 2)[:, None, None]
+                ul = self.up_ul_sample[last - 1 - r](coarse)[:, a % 2, b % 2]
+            for k, ul_block in enumerate(self.dn_ul[last - r]):
+                u = caches[("dn_u", r, k)].read(a, b)
+                ul = ul_block.step(caches, ul, a, b, aux=tf.concat([u, uls[r].pop()], -1))
+            if r > 0:
+                caches[("ul", r)].write(a, b, ul)
+        params = self.out.step(caches, tf.nn.elu(ul))
+        pixel = draw_pixel(self.head, params, canvas, i, j, update, seed)
+        padded = pad_with_ones(to_unit_range(pixel))
+        caches[self.ul_in_down].write(i, j, padded)
+        caches[self.ul_in_right].write(i, j, padded)
+        return write_pixel(canvas, i, j, pixel)

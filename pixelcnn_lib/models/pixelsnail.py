@@ -34,7 +34,8 @@ keeps it); ``nonlinearity="concat_elu"`` gives PixelCNN++'s.
 import tensorflow as tf
 
 from .. import layers as L
-from ..distributions import DiscretizedLogisticMixture
+from ..distributions import DiscretizedLogisticMixture, to_unit_range
+from ..sampling_steps import draw_pixel, write_pixel
 from .base import AutoregressiveModel, pad_with_ones
 
 VARIANTS = ("original", "multihead")
@@ -77,6 +78,43 @@ class PixelSNAIL(AutoregressiveModel):
             mixed = attention(ul, x, training=training)
             ul = merge(ul, aux=mixed, training=training)
         return self.out(tf.nn.elu(ul))
+
+    cached_sampling = True
+
+    def start_sampling(self, batch):
+        h, w, _ = self.image_shape
+        caches = L.Caches()
+        for layer in (self.in_down, self.in_right, *sum(self.resnets, []), *self.attentions, *self.merges, self.out):
+            layer.start_cache(caches, batch, h, w)
+        return caches
+
+    def sample_step(self, caches, canvas, i, j, update, seed, variant=0):
+        """``forward`` at pixel (i, j) alone, from the caches; then the drawn pixel enters them."""
+        h, w, _ = self.image_shape
+        p = i * w + j
+        background = L.coordinate_channels_at(i, j, h, w, canvas.shape[0])
+        # the input convolutions' outputs one row up and one pixel left (down_shift, right_shift)
+        above = caches[self.in_down].conv_at(tf.maximum(i - 1, 0), j) * tf.cast(i > 0, tf.float32)
+        left = caches[self.in_right].conv_at(i, tf.maximum(j - 1, 0)) * tf.cast(j > 0, tf.float32)
+        ul = above + left
+        features = []
+        for resnets, attention, merge in zip(self.resnets, self.attentions, self.merges):
+            for block in resnets:
+                ul = block.step(caches, ul, i, j)
+            features.append(ul)
+            mixed = attention.step(caches, ul, background, p)
+            ul = merge.step(caches, ul, aux=mixed)
+        params = self.out.step(caches, tf.nn.elu(ul))
+        pixel = draw_pixel(self.head, params, canvas, i, j, update, seed)
+
+        # the pixel enters the caches: the padded input, then the keys and values
+        x = to_unit_range(pixel)
+        padded = pad_with_ones(x)
+        caches[self.in_down].write(i, j, padded)
+        caches[self.in_right].write(i, j, padded)
+        for attention, f in zip(self.attentions, features):
+            attention.store(caches, x, f, background, p)
+        return write_pixel(canvas, i, j, pixel)
 
 
 def attention_shape(variant, filters, num_heads, key_dim, dropout):

@@ -1,0 +1,87 @@
+"""What every sampler shares: the raster-order fill loop, step seeds, the channel update, writing a pixel.
+
+A sampler is anything with ``start()``, ``row(canvas, i)`` and
+``step(canvas, i, j, update, seed) -> canvas``; ``fill`` drives it over the
+image in raster order, pixel by pixel and, for heads that draw the channels
+of a pixel one pass at a time, pass by pass. The naive sampler
+(``sampling.py``) and the cached one (``cached_sampling.py``) both run
+through ``fill``, so they make the same draws from the same seeds.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+from .distributions import _seed_pair
+from .progress import rows
+
+
+def channel_update(todo, channels, passes, p):
+    """bool (B, C): the sub-pixels that pass ``p`` of a pixel draws, for the images in ``todo`` (B,).
+
+    With one pass per pixel every channel is drawn at once; otherwise pass p
+    draws channel p, given the channels drawn before it.
+    """
+    if passes == 1:
+        return np.repeat(todo[:, None], channels, axis=1)
+    update = np.zeros((len(todo), channels), bool)
+    update[:, p] = todo
+    return update
+
+
+def step_seeds(base, count):
+    """The seeds of the first ``count`` steps, a list: step k = position * passes + p gets (base0, base1 + k + 1).
+
+    Pass ``p`` at raster ``position`` has the same seed in naive and cached sampling.
+    """
+    k = tf.range(count)
+    return tf.unstack(tf.stack([tf.fill([count], base[0]), base[1] + k + 1], axis=1))
+
+
+@functools.lru_cache(maxsize=4096)
+def index(k):
+    """The int32 scalar tensor ``k``, made once: a row or column index for a compiled step."""
+    return tf.constant(k, tf.int32)
+
+
+def draw_pixel(head, params, canvas, i, j, update, seed):
+    """The new pixel (i, j): drawn from ``params`` (B, P) where ``update`` (B, C) is set, else kept. (B, C) uint8."""
+    drawn = head.sample(params[:, None, None, :], seed)[:, 0, 0, :]
+    return tf.where(update, drawn, canvas[:, i, j, :])
+
+
+def write_pixel(canvas, i, j, pixel):
+    """The canvas (B, H, W, C) with ``pixel`` (B, C) written at (i, j)."""
+    b = tf.shape(canvas)[0]
+    index = tf.stack([tf.range(b), tf.fill([b], i), tf.fill([b], j)], axis=1)
+    return tf.tensor_scatter_nd_update(canvas, index, pixel)
+
+
+def fill(sampler, canvas, unknown, seed, passes, progress=None):
+    """Sample every unknown pixel of ``canvas`` in raster order with ``sampler``.
+
+    canvas: uint8 numpy (B, H, W, C); unknown: bool numpy (B, H, W); passes:
+    the head's passes per pixel. A sampler whose ``skips_known`` is true is
+    not called at pixels known in every image (the naive one: its state is the
+    canvas alone); a cached sampler sees every pixel, to store it.
+    """
+    _, h, w, c = canvas.shape
+    seeds = step_seeds(_seed_pair(seed), h * w * passes)
+    canvas = tf.constant(canvas)
+    updates = {}  # one tensor per distinct update mask: most pixels share one
+    sampler.start()
+    for i in rows(h, "sampling", progress):
+        sampler.row(canvas, i)
+        for j in range(w):
+            todo = unknown[:, i, j]
+            if sampler.skips_known and not todo.any():
+                continue
+            for p in range(passes):
+                key = (todo.tobytes(), p)
+                if key not in updates:
+                    updates[key] = tf.constant(channel_update(todo, c, passes, p))
+                canvas = sampler.step(canvas, i, j, updates[key], seeds[(i * w + j) * passes + p])
+    return canvas.numpy()
