@@ -474,7 +474,7 @@ class MaskedConv2D(WeightNormConv2D):
     """The masked convolution of PixelCNN (van den Oord et al., 2016).
 
     The kernel is zeroed at every position after the centre in raster order.
-    At the centre, channels are split into ``color_groups`` contiguous blocks
+    At the centre, channels are split into ``colour_groups`` contiguous blocks
     (R, G, B for colour images; channel n of N belongs to block n * groups // N):
     mask type 'A' lets output block j see input
     blocks i < j, type 'B' blocks i <= j. With one group, 'A' hides the
@@ -482,39 +482,39 @@ class MaskedConv2D(WeightNormConv2D):
     image), 'B' for every later one.
     """
 
-    def __init__(self, filters, kernel_size, mask_type, color_groups=1, **kwargs):
+    def __init__(self, filters, kernel_size, mask_type, colour_groups=1, **kwargs):
         if mask_type not in ("A", "B"):
             raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
-        if color_groups not in (1, 3):
-            raise ValueError(f"color_groups must be 1 or 3, got {color_groups!r}")
+        if colour_groups not in (1, 3):
+            raise ValueError(f"colour_groups must be 1 or 3, got {colour_groups!r}")
         kh, kw = _pair(kernel_size)
         if kh % 2 == 0 or kw % 2 == 0:
             raise ValueError(f"MaskedConv2D needs an odd kernel, got {kh}x{kw}")
         super().__init__(filters, (kh, kw), padding=(kh // 2, kh // 2, kw // 2, kw // 2), **kwargs)
         self.mask_type = mask_type
-        self.color_groups = color_groups
+        self.colour_groups = colour_groups
 
     def kernel_mask(self, in_channels):
-        return causal_mask(self.kernel_size, in_channels, self.filters, self.mask_type, self.color_groups)
+        return causal_mask(self.kernel_size, in_channels, self.filters, self.mask_type, self.colour_groups)
 
     def get_config(self):
-        return {**super().get_config(), "mask_type": self.mask_type, "color_groups": self.color_groups}
+        return {**super().get_config(), "mask_type": self.mask_type, "colour_groups": self.colour_groups}
 
 
-def causal_mask(kernel_size, in_channels, out_channels, mask_type, color_groups=1):
+def causal_mask(kernel_size, in_channels, out_channels, mask_type, colour_groups=1):
     """The 0/1 kernel mask of a masked convolution, shape (kh, kw, in, out)."""
     kh, kw = _pair(kernel_size)
-    if in_channels < color_groups or out_channels < color_groups:
+    if in_channels < colour_groups or out_channels < colour_groups:
         raise ValueError(
-            f"masked convolution needs at least {color_groups} channels in and out, "
+            f"masked convolution needs at least {colour_groups} channels in and out, "
             f"got {in_channels} and {out_channels}"
         )
     mask = np.zeros((kh, kw, in_channels, out_channels), dtype=np.float32)
     ci, cj = kh // 2, kw // 2
     mask[:ci] = 1.0
     mask[ci, :cj] = 1.0
-    group_in = np.arange(in_channels) * color_groups // in_channels
-    group_out = np.arange(out_channels) * color_groups // out_channels
+    group_in = np.arange(in_channels) * colour_groups // in_channels
+    group_out = np.arange(out_channels) * colour_groups // out_channels
     if mask_type == "A":
         centre = group_in[:, None] < group_out[None, :]
     else:

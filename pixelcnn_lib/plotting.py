@@ -117,16 +117,16 @@ def png_bytes(picture):
 
 
 
-def figure_png(fig, dpi=80, colors=None):
-    """A matplotlib figure -> PNG bytes; ``colors`` (e.g. 64) quantises to a palette for small files."""
+def figure_png(fig, dpi=80, colours=None):
+    """A matplotlib figure -> PNG bytes; ``colours`` (e.g. 64) quantises to a palette for small files."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     fig.set_dpi(dpi)
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     picture = np.asarray(canvas.buffer_rgba())[..., :3]
-    if colors is not None:
-        picture = np.asarray(Image.fromarray(picture).quantize(colors=colors).convert("RGB"))
+    if colours is not None:
+        picture = np.asarray(Image.fromarray(picture).quantize(colors=colours).convert("RGB"))
     return png_bytes(picture)
 
 
@@ -518,7 +518,7 @@ CHANNEL_COLOURS = ("#d62728", "#2ca02c", "#1f77b4")
 CHANNEL_NAMES = ("R", "G | R", "B | R, G")
 
 
-def channel_distribution_frames(image, probs, steps, dpi=90, colors=64):
+def channel_distribution_frames(image, probs, steps, dpi=90, colours=64):
     """PNG frames of an RGB image being drawn: the canvas at each step and the pixel's three distributions.
 
     image: uint8 (H, W, 3), the drawn image. probs: (H*W, 3, 256), P(R),
@@ -581,7 +581,7 @@ def channel_distribution_frames(image, probs, steps, dpi=90, colors=64):
             label.set_text(f"P({CHANNEL_NAMES[c]}): drew {image[i, j, c]}, p = {picked[t, c]:.3f}"
                            + (f"   (off the scale: {', '.join(off_scale)})" if off_scale else ""))
         panels[2][0].set_xlabel(f"pixel value; this pixel costs {-np.log2(picked[t]).sum():.1f} bits", fontsize=8)
-        frames.append(figure_png(fig, dpi=dpi, colors=colors))
+        frames.append(figure_png(fig, dpi=dpi, colours=colours))
     return frames
 
 

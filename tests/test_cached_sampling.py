@@ -82,7 +82,7 @@ def test_unsupported_model_and_method():
 
 CONVOLUTIONS = {  # windows that end at the current position (a down-shifted one is stepped by rows, below)
     "down-right-shifted": lambda: L.DownRightShiftedConv2D(5, (2, 2)),
-    "masked-rgb": lambda: L.MaskedConv2D(6, 3, "B", color_groups=3),
+    "masked-rgb": lambda: L.MaskedConv2D(6, 3, "B", colour_groups=3),
 }
 
 

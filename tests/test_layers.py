@@ -64,8 +64,8 @@ def test_causal_mask_single_group():
 
 
 def test_causal_mask_colour_groups():
-    a = L.causal_mask(3, 3, 3, "A", color_groups=3)
-    b = L.causal_mask(3, 3, 3, "B", color_groups=3)
+    a = L.causal_mask(3, 3, 3, "A", colour_groups=3)
+    b = L.causal_mask(3, 3, 3, "B", colour_groups=3)
     # centre tap, rows = input channel R, G, B; columns = output channel R, G, B
     np.testing.assert_array_equal(a[1, 1], [[0, 1, 1], [0, 0, 1], [0, 0, 0]])
     np.testing.assert_array_equal(b[1, 1], [[1, 1, 1], [0, 1, 1], [0, 0, 1]])
@@ -74,19 +74,19 @@ def test_causal_mask_colour_groups():
         assert np.all(m[0] == 1) and np.all(m[1, 0] == 1)
         assert np.all(m[1, 2] == 0) and np.all(m[2] == 0)
     # 3 image channels into 6 features: two features per group
-    a36 = L.causal_mask(1, 3, 6, "A", color_groups=3)[0, 0]
+    a36 = L.causal_mask(1, 3, 6, "A", colour_groups=3)[0, 0]
     np.testing.assert_array_equal(a36, [[0, 0, 1, 1, 1, 1], [0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 0]])
     # 6 features into 3 outputs (e.g. R, G, B logits), type B
-    b63 = L.causal_mask(1, 6, 3, "B", color_groups=3)[0, 0]
+    b63 = L.causal_mask(1, 6, 3, "B", colour_groups=3)[0, 0]
     np.testing.assert_array_equal(b63, [[1, 1, 1], [1, 1, 1], [0, 1, 1], [0, 1, 1], [0, 0, 1], [0, 0, 1]])
     with pytest.raises(ValueError, match="at least 3 channels"):
-        L.causal_mask(3, 2, 6, "A", color_groups=3)
+        L.causal_mask(3, 2, 6, "A", colour_groups=3)
 
 
 def test_masked_conv_receptive_field_by_gradient():
     x = normal((1, 5, 5, 3))
     for mask_type in ("A", "B"):
-        layer = L.MaskedConv2D(6, 3, mask_type, color_groups=3)
+        layer = L.MaskedConv2D(6, 3, mask_type, colour_groups=3)
         s = support(layer, x)[2, 2]  # output pixel (2, 2): (6 outputs, 5, 5, 3 inputs)
         for o in range(6):
             group = o // 2
@@ -103,8 +103,8 @@ def test_masked_conv_rejects_bad_arguments():
         L.MaskedConv2D(4, 3, "C")
     with pytest.raises(ValueError, match="odd kernel"):
         L.MaskedConv2D(4, 2, "A")
-    with pytest.raises(ValueError, match="color_groups"):
-        L.MaskedConv2D(4, 3, "A", color_groups=2)
+    with pytest.raises(ValueError, match="colour_groups"):
+        L.MaskedConv2D(4, 3, "A", colour_groups=2)
 
 
 def test_strictly_causal_mask():
@@ -252,7 +252,7 @@ def test_down_and_up_sampling_pairs_stay_causal():
 
 @pytest.mark.parametrize("make,out_axis", [
     (lambda: L.WeightNormConv2D(6, 3, padding=(1, 1, 1, 1)), 3),
-    (lambda: L.MaskedConv2D(6, 3, "B", color_groups=3), 3),
+    (lambda: L.MaskedConv2D(6, 3, "B", colour_groups=3), 3),
     (lambda: L.DownRightShiftedConv2D(6), 3),
     (lambda: L.DownShiftedConv2DTranspose(6), 2),
 ], ids=["plain", "masked", "down_right", "transposed"])

@@ -147,7 +147,7 @@ def test_plots_return_figures_with_their_panels():
     assert "x = 40" in fig.axes[1].get_xlabel()
     fig = plotting.plot_coupling([0.5, 0.5], [[60, 190], [90, 150]], [[25, 12], [8, 8]], 0.5, red=100)
     assert len(fig.axes) == 2 and "R = 100" in fig.axes[1].get_title()
-    png = plotting.figure_png(fig, dpi=40, colors=16)
+    png = plotting.figure_png(fig, dpi=40, colours=16)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 

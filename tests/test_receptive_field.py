@@ -77,7 +77,7 @@ def test_conv_footprints_from_masks_and_paddings():
 
 
 def test_rgb_type_a_centre_counts_as_seen_spatially():
-    layer = L.MaskedConv2D(3, 1, "A", color_groups=3)
+    layer = L.MaskedConv2D(3, 1, "A", colour_groups=3)
     layer(np.zeros((1, 3, 3, 3), np.float32))
     assert rf.conv_footprint(layer) == rf.CENTRE  # G sees R and B sees R, G at the centre
 

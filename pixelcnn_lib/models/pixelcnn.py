@@ -38,7 +38,7 @@ class PixelCNN(AutoregressiveModel):
             num_mixtures=num_mixtures), **kwargs)
 
         def masked(f, k, kind):
-            return L.MaskedConv2D(f, k, kind, color_groups=g)
+            return L.MaskedConv2D(f, k, kind, colour_groups=g)
 
         self.first = masked(2 * filters, first_kernel, "A")
         self.blocks = [
