@@ -225,6 +225,24 @@ class WeightNormConv2D(keras.layers.Layer):
             initialise_from_outputs(self, self.convolve(x, self.direction()))
         return tf.nn.bias_add(self.convolve(x, self.kernel()), self.b)
 
+    def footprint(self):
+        """Offsets (dy, dx) that this (built, stride-1) convolution reads, from its kernel, padding and mask.
+
+        Output (i, j) reads the padded input at rows i .. i+kh-1, that is the
+        original rows i - top .. i - top + kh - 1 (likewise for columns); a tap
+        counts when its mask is non-zero for some pair of channels. The
+        analytic receptive fields (``receptive_field.analytic_receptive_field``)
+        are made of these.
+        """
+        if tuple(self.strides) != (1, 1):
+            raise ValueError(f"footprint handles stride 1 only, got strides {self.strides}")
+        if not self.built:
+            raise ValueError(f"layer {self.name} is not built yet: call it once first")
+        kh, kw = self.kernel_size
+        top, _, left, _ = self.padding
+        taps = np.ones((kh, kw), bool) if self.mask is None else self.mask.reshape(kh, kw, -1).any(axis=-1)
+        return frozenset((int(a) - top, int(b) - left) for a, b in zip(*np.nonzero(taps)))
+
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding, "init_scale": self.init_scale}

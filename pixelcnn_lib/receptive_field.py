@@ -11,18 +11,15 @@ Two independent ways to find them, which the tests hold against each other:
   the layers (read from their own kernel masks, paddings and shifts)
   backwards from the target, one step at a time.
 
-An analytic description ("spec") is a list of steps; each step is a list of
-``Link`` s, and each link says that stream ``output`` at pixel (i, j) reads
-stream ``input`` at the pixels (i + dy, j + dx) for the link's ``offsets``
-(or at every earlier pixel, ``EARLIER``, for causal attention). Streams that
-a step does not write pass through it unchanged. ``model_spec`` writes the
-spec of a model of the library; ``LayerStack`` builds the small stacks that
-chapter 3's explorer studies, with their specs.
+An analytic description ("spec", see ``pixelcnn_lib.footprints``) is a list
+of steps of ``Link`` s between streams. Every model writes its own,
+``receptive_spec()``, beside its ``forward``, from its layers' own
+``footprint()``; ``model_spec`` returns it. ``LayerStack`` builds the small
+stacks that chapter 3's explorer studies, with their specs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import keras
@@ -30,10 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 from . import layers as L
+from .footprints import CENTRE, EARLIER, Link, kernel_name, residual_links, shift  # noqa: F401
 from .models import build_model
-
-EARLIER = "earlier"  # offsets of causal attention: every pixel strictly before the target in raster order
-CENTRE = frozenset({(0, 0)})  # offsets of a 1x1 convolution, an activation or a residual connection
 
 BLOCKS = {
     "masked": "masked convolutions, type A then B (PixelCNN)",
@@ -41,22 +36,6 @@ BLOCKS = {
     "shifted": "down- and down-right-shifted streams (PixelCNN++)",
     "attention": "shifted stream with causal attention (PixelSNAIL)",
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class Link:
-    """Stream ``output`` at pixel (i, j) reads stream ``input`` at (i + dy, j + dx) for (dy, dx) in ``offsets``.
-
-    ``offsets`` is a frozenset of (dy, dx) pairs or ``EARLIER``. ``label``
-    names the layer for drawings (unlabelled links are 1x1 plumbing);
-    ``layer`` is the title of the layer the link belongs to.
-    """
-
-    output: str
-    input: str
-    offsets: frozenset | str
-    label: str = ""
-    layer: str = ""
 
 
 # --------------------------------------------------------------------------
@@ -226,116 +205,18 @@ def _reach(positions, offsets, h, w):
 
 
 def conv_footprint(conv):
-    """Offsets (dy, dx) that a built stride-1 ``WeightNormConv2D`` reads, from its kernel, padding and mask.
-
-    Output (i, j) reads the padded input at rows i .. i+kh-1, that is the
-    original rows i - top .. i - top + kh - 1 (likewise for columns); a tap
-    counts when its mask is non-zero for some pair of channels.
-    """
+    """Offsets (dy, dx) that a built stride-1 ``WeightNormConv2D`` reads: its own ``footprint()``."""
     if not isinstance(conv, L.WeightNormConv2D):
         raise TypeError(f"conv_footprint needs a WeightNormConv2D, got {type(conv).__name__}")
-    if tuple(conv.strides) != (1, 1):
-        raise ValueError(f"conv_footprint handles stride 1 only, got strides {conv.strides}")
-    if not conv.built:
-        raise ValueError(f"layer {conv.name} is not built yet: call it once first")
-    kh, kw = conv.kernel_size
-    top, _, left, _ = conv.padding
-    taps = np.ones((kh, kw), bool) if conv.mask is None else conv.mask.reshape(kh, kw, -1).any(axis=-1)
-    return frozenset((int(a) - top, int(b) - left) for a, b in zip(*np.nonzero(taps)))
-
-
-def shift(offsets, dy, dx):
-    """Offsets of a layer followed by a shift: ``down_shift`` is (-1, 0), ``right_shift`` is (0, -1)."""
-    return frozenset((a + dy, b + dx) for a, b in offsets)
-
-
-def _residual(block, stream, tmp, aux=None, label="", layer=""):
-    """Steps of ``GatedResidualBlock``: stream += f(conv2(conv1(stream) [+ 1x1(aux)]))."""
-    first = [Link(tmp, stream, conv_footprint(block.conv1), label, layer)]
-    if aux is not None:
-        first.append(Link(tmp, aux, CENTRE, "", layer))
-    return [first, [Link(stream, stream, CENTRE, "", layer), Link(stream, tmp, conv_footprint(block.conv2), "", layer)]]
-
-
-def _kernel_name(conv):
-    return "x".join(str(k) for k in conv.kernel_size)
+    return conv.footprint()
 
 
 def model_spec(model):
-    """The analytic spec of a model from ``pl.build_model`` (all but PixelCNN++).
-
-    PixelCNN++ changes resolution on the way (stride-2 layers), which offsets
-    cannot describe: use ``receptive_field_by_gradient`` for it.
-    """
-    name = getattr(model, "model_name", None)
-    if name == "pixelcnn":
-        return _pixelcnn_spec(model)
-    if name == "gated_pixelcnn":
-        return _gated_spec(model)
-    if name == "pixelsnail":
-        return _pixelsnail_spec(model)
-    if name == "pixelcnn_pp":
-        raise ValueError("pixelcnn_pp changes resolution, so it has no offset spec; use receptive_field_by_gradient")
-    raise TypeError(f"expected a model made by pl.build_model, got {type(model).__name__}")
-
-
-def _pixelcnn_spec(model):
-    k = _kernel_name(model.first)
-    steps = [[Link("h", "x", conv_footprint(model.first), f"masked {k}, type A", "layer 1")]]
-    for i, (reduce, spatial, expand) in enumerate(model.blocks):
-        title = f"layer {i + 2}"
-        steps += [
-            [Link("r", "h", conv_footprint(reduce), "", title)],
-            [Link("r", "r", conv_footprint(spatial), f"masked {_kernel_name(spatial)}, type B", title)],
-            [Link("h", "h", CENTRE, "", title), Link("h", "r", conv_footprint(expand), "", title)],
-        ]
-    steps.append([Link("out", "h", CENTRE)])
-    return steps
-
-
-def _gated_spec(model):
-    steps = []
-    for i, (v_conv, h_conv, link, h_out) in enumerate(zip(model.v_convs, model.h_convs, model.links, model.h_outs)):
-        title = f"layer {i + 1}"
-        v_in, h_in = ("x", "x") if i == 0 else ("v", "h")
-        vertical = conv_footprint(v_conv)
-        v_label = f"vertical: down-shifted {_kernel_name(v_conv)}"
-        if i == 0:
-            vertical, v_label = shift(vertical, -1, 0), v_label + ", then down_shift"
-        horizontal = conv_footprint(h_conv)
-        h_label = f"horizontal: masked {_kernel_name(h_conv)}, type {h_conv.mask_type}"
-        if i > 0:
-            horizontal = horizontal | CENTRE  # the residual connection of the horizontal stack
-        steps += [
-            [Link("v_pre", v_in, vertical, v_label, title)],
-            [Link("h", h_in, horizontal, h_label, title), Link("h", "v_pre", CENTRE, "", title),
-             Link("v", "v_pre", CENTRE, "", title)],
-        ]
-    steps.append([Link("out", "h", CENTRE)])
-    return steps
-
-
-def _pixelsnail_spec(model):
-    down = shift(conv_footprint(model.in_down), -1, 0)
-    right = shift(conv_footprint(model.in_right), 0, -1)
-    steps = [[
-        Link("ul", "x", down, f"down-shifted {_kernel_name(model.in_down)}, then down_shift", "input"),
-        Link("ul", "x", right, f"down-right-shifted {_kernel_name(model.in_right)}, then right_shift", "input"),
-    ]]
-    for i, (resnets, attention, merge) in enumerate(zip(model.resnets, model.attentions, model.merges)):
-        title = f"block {i + 1}"
-        for block in resnets:
-            steps += _residual(block, "ul", "t",
-                               label=f"residual: down-right-shifted {_kernel_name(block.conv1)}, twice",
-                               layer=title)
-        steps.append([
-            Link("att", "ul", EARLIER, "causal attention: every earlier pixel", title),
-            Link("att", "ul", CENTRE, "", title),  # the query comes from the current pixel's features
-            Link("att", "x", EARLIER, "", title),  # keys and values also see the raw earlier pixels
-        ])
-        steps += _residual(merge, "ul", "t", aux="att", layer=title)
-    steps.append([Link("out", "ul", CENTRE)])
-    return steps
+    """The analytic spec of a model from ``pl.build_model``: its own ``receptive_spec()`` (all but PixelCNN++,
+    which changes resolution on the way, which offsets cannot describe: use ``receptive_field_by_gradient``)."""
+    if not hasattr(model, "receptive_spec"):
+        raise TypeError(f"expected a model made by pl.build_model, got {type(model).__name__}")
+    return model.receptive_spec()
 
 
 # --------------------------------------------------------------------------
@@ -379,18 +260,18 @@ class ShiftedStack(keras.Model):
     def spec(self):
         steps = [[
             Link("u", "x", shift(conv_footprint(self.u_in), -1, 0),
-                 f"u: down-shifted {_kernel_name(self.u_in)}, then down_shift", "input"),
+                 f"u: down-shifted {kernel_name(self.u_in)}, then down_shift", "input"),
             Link("ul", "x", shift(conv_footprint(self.ul_in_down), -1, 0),
-                 f"ul: down-shifted {_kernel_name(self.ul_in_down)}, then down_shift", "input"),
+                 f"ul: down-shifted {kernel_name(self.ul_in_down)}, then down_shift", "input"),
             Link("ul", "x", shift(conv_footprint(self.ul_in_right), 0, -1),
-                 f"ul: down-right-shifted {_kernel_name(self.ul_in_right)}, then right_shift", "input"),
+                 f"ul: down-right-shifted {kernel_name(self.ul_in_right)}, then right_shift", "input"),
         ]]
         for i, (u_block, ul_block) in enumerate(zip(self.u_blocks, self.ul_blocks)):
             title = f"block {i + 1}"
-            steps += _residual(u_block, "u", "t", label=f"u: down-shifted {_kernel_name(u_block.conv1)}, twice",
+            steps += residual_links(u_block, "u", "t", label=f"u: down-shifted {kernel_name(u_block.conv1)}, twice",
                                layer=title)
-            steps += _residual(ul_block, "ul", "t", aux="u",
-                               label=f"ul: down-right-shifted {_kernel_name(ul_block.conv1)}, twice", layer=title)
+            steps += residual_links(ul_block, "ul", "t", aux="u",
+                               label=f"ul: down-right-shifted {kernel_name(ul_block.conv1)}, twice", layer=title)
         return steps
 
 

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from .. import layers as L
 from ..distributions import Categorical, to_unit_range
+from ..footprints import CENTRE, Link, kernel_name, shift
 from ..sampling_steps import draw_pixel, write_pixel
 from .base import AutoregressiveModel
 
@@ -64,6 +65,28 @@ class GatedPixelCNN(AutoregressiveModel):
         return self.out2(tf.nn.relu(self.out1(tf.nn.relu(h))))
 
     cached_sampling = True
+
+    def receptive_spec(self):
+        """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``forward``."""
+        steps = []
+        for i, (v_conv, h_conv, link, h_out) in enumerate(zip(self.v_convs, self.h_convs, self.links, self.h_outs)):
+            title = f"layer {i + 1}"
+            v_in, h_in = ("x", "x") if i == 0 else ("v", "h")
+            vertical = v_conv.footprint()
+            v_label = f"vertical: down-shifted {kernel_name(v_conv)}"
+            if i == 0:
+                vertical, v_label = shift(vertical, -1, 0), v_label + ", then down_shift"
+            horizontal = h_conv.footprint()
+            h_label = f"horizontal: masked {kernel_name(h_conv)}, type {h_conv.mask_type}"
+            if i > 0:
+                horizontal = horizontal | CENTRE  # the residual connection of the horizontal stack
+            steps += [
+                [Link("v_pre", v_in, vertical, v_label, title)],
+                [Link("h", h_in, horizontal, h_label, title), Link("h", "v_pre", CENTRE, "", title),
+                 Link("v", "v_pre", CENTRE, "", title)],
+            ]
+        steps.append([Link("out", "h", CENTRE)])
+        return steps
 
     def start_sampling(self, batch):
         """Caches: the vertical stack by rows, the horizontal one by positions, each layer's v_pre for a row."""

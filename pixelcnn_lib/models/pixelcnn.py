@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from .. import layers as L
 from ..distributions import Categorical, DiscretizedLogisticMixture
+from ..footprints import CENTRE, Link, kernel_name
 from .base import AutoregressiveModel
 
 
@@ -55,3 +56,17 @@ class PixelCNN(AutoregressiveModel):
             r = spatial(tf.nn.relu(r))
             h = h + expand(tf.nn.relu(r))
         return self.out2(tf.nn.relu(self.out1(tf.nn.relu(h))))
+
+    def receptive_spec(self):
+        """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``forward``."""
+        k = kernel_name(self.first)
+        steps = [[Link("h", "x", self.first.footprint(), f"masked {k}, type A", "layer 1")]]
+        for i, (reduce, spatial, expand) in enumerate(self.blocks):
+            title = f"layer {i + 2}"
+            steps += [
+                [Link("r", "h", reduce.footprint(), "", title)],
+                [Link("r", "r", spatial.footprint(), f"masked {kernel_name(spatial)}, type B", title)],
+                [Link("h", "h", CENTRE, "", title), Link("h", "r", expand.footprint(), "", title)],
+            ]
+        steps.append([Link("out", "h", CENTRE)])
+        return steps

@@ -97,6 +97,10 @@ class PixelCNNPlusPlus(AutoregressiveModel):
 
     cached_sampling = True
 
+    def receptive_spec(self):
+        """PixelCNN++ has none: it changes resolution on the way, which offsets cannot describe."""
+        raise ValueError("pixelcnn_pp changes resolution, so it has no offset spec; use receptive_field_by_gradient")
+
     def start_sampling(self, batch):
         h, w, _ = self.image_shape
         last, f = self.levels - 1, self.hparams["filters"]

@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from .. import layers as L
 from ..distributions import DiscretizedLogisticMixture, to_unit_range
+from ..footprints import CENTRE, EARLIER, Link, kernel_name, residual_links, shift
 from ..sampling_steps import draw_pixel, write_pixel
 from .base import AutoregressiveModel, pad_with_ones
 
@@ -80,6 +81,28 @@ class PixelSNAIL(AutoregressiveModel):
         return self.out(tf.nn.elu(ul))
 
     cached_sampling = True
+
+    def receptive_spec(self):
+        """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``forward``."""
+        down = shift(self.in_down.footprint(), -1, 0)
+        right = shift(self.in_right.footprint(), 0, -1)
+        steps = [[
+            Link("ul", "x", down, f"down-shifted {kernel_name(self.in_down)}, then down_shift", "input"),
+            Link("ul", "x", right, f"down-right-shifted {kernel_name(self.in_right)}, then right_shift", "input"),
+        ]]
+        for i, (resnets, attention, merge) in enumerate(zip(self.resnets, self.attentions, self.merges)):
+            title = f"block {i + 1}"
+            for block in resnets:
+                steps += residual_links(block, "ul", "t", layer=title,
+                                        label=f"residual: down-right-shifted {kernel_name(block.conv1)}, twice")
+            steps.append([
+                Link("att", "ul", EARLIER, "causal attention: every earlier pixel", title),
+                Link("att", "ul", CENTRE, "", title),  # the query comes from the current pixel's features
+                Link("att", "x", EARLIER, "", title),  # keys and values also see the raw earlier pixels
+            ])
+            steps += residual_links(merge, "ul", "t", aux="att", layer=title)
+        steps.append([Link("out", "ul", CENTRE)])
+        return steps
 
     def start_sampling(self, batch):
         h, w, _ = self.image_shape
