@@ -5,8 +5,8 @@
 samples.png         new images of the shipped PixelSNAIL beside real held-out CIFAR-10 images (JPEG copy)
 completions.png     held-out images with the bottom half hidden, completed twice
 receptive_fields.png what PixelCNN, Gated PixelCNN and PixelSNAIL can see of the pixels before a target
-explorer.png        the causality explorer's data as a still: the shipped PixelSNAIL's theoretical and effective
-                    fields, and a masked stack's gradient magnitudes
+explorer.png        the causality explorer's trained mode as a still: the shipped PixelSNAIL's field at one
+                    target (every earlier pixel) and the gradient magnitude of each
 """
 
 from pathlib import Path
@@ -61,35 +61,14 @@ def receptive_fields(size=12):
     save(plotting.plot_fields(panels, size=2.6), "receptive_fields.png")
 
 
-def explorer(depth=3, target=(21, 15)):
-    """The explorer's data drawn as a still: a masked stack's field of the centre pixel, by gradient magnitude,
-    and the shipped PixelSNAIL's theoretical and effective fields at a target (the nearest one computed)."""
-    from matplotlib.figure import Figure
-
-    states = pw.causality_states(kernels=(3,), depths=(depth,))
-    n = pw.EXPLORER_SIZE
-    centre = (n // 2, n // 2)
-    masked = states[("masked", 3, depth)].magnitude[centre[0] * n + centre[1]]
+def explorer(target=(21, 15)):
+    """The explorer's trained mode as a still: the shipped PixelSNAIL's field at a target (the nearest one
+    computed), every earlier pixel in theory, and how strongly each one matters in fact."""
     trained = pw.trained_fields()
     k = int(np.argmin(np.abs(trained.targets - np.array(target)).sum(axis=1)))
-    snail_target = tuple(int(v) for v in trained.targets[k])
-    figure = Figure(figsize=(12, 3.8))
-    axes = figure.subplots(1, 3)
-    axes[0].imshow(plotting.field_picture(trained.theory[k], snail_target, cell=6))
-    axes[0].set_title("shipped PixelSNAIL, theoretical:\nevery earlier pixel", fontsize=9)
-    for ax, field, where, title in [
-        (axes[1], trained.magnitude[k], snail_target,
-         "shipped PixelSNAIL, effective:\ngradient over 8 CIFAR-10 images"),
-        (axes[2], masked, centre, f"masked stack, depth {depth}, 16x16:\ngradient; blind spot up-right"),
-    ]:
-        logged = np.log10(np.where(field > 0, field / field.max(), np.nan))
-        shown = ax.imshow(logged, cmap="viridis", vmin=-causality_explorer.DECADES, vmax=0)
-        ax.plot(where[1], where[0], "s", color="red", ms=4)
-        ax.set_title(title, fontsize=9)
-    figure.colorbar(shown, ax=list(axes), shrink=0.8, label="log10 |gradient| / largest")
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
+    where = tuple(int(v) for v in trained.targets[k])
+    figure = plotting.field_magnitude_figure({"shipped PixelSNAIL": trained.magnitude[k]}, where,
+                                             decades=causality_explorer.DECADES)
     save(figure, "explorer.png")
 
 

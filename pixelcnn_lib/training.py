@@ -26,7 +26,6 @@ import tensorflow as tf
 
 from . import checkpoints as ckpt
 from .data import make_dataset, subset_indices
-from .distributions import to_unit_range
 from .layers import CONV_PRECISIONS, conv_precision
 from .models import build_model, data_dependent_init
 from .progress import progress_bar
@@ -154,11 +153,8 @@ def make_optimizer(config: TrainConfig, total_steps):
 
 
 def nll_bits_per_dim(model, images, training):
-    """Mean negative log-likelihood of a uint8 batch, in bits per sub-pixel."""
-    params = model(to_unit_range(images), training=training)
-    log_prob = model.head.log_prob(images, params)  # (B, H, W) nats
-    dims = float(np.prod(model.image_shape))
-    return -tf.reduce_mean(tf.reduce_sum(log_prob, axis=[1, 2])) / (dims * math.log(2.0))
+    """Mean negative log-likelihood of a uint8 batch, in bits per sub-pixel: the model's ``compute_loss``."""
+    return model.compute_loss(x=images, y_pred=model(images, training=training))
 
 
 def evaluate_bits_per_dim(model, images, batch_size=64, progress=None):

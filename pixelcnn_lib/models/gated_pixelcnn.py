@@ -64,8 +64,6 @@ class GatedPixelCNN(AutoregressiveModel):
         _, h = self.stacks(x)[-1]
         return self.out2(tf.nn.relu(self.out1(tf.nn.relu(h))))
 
-    cached_sampling = True
-
     def receptive_spec(self):
         """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``forward``."""
         steps = []
@@ -87,6 +85,8 @@ class GatedPixelCNN(AutoregressiveModel):
             ]
         steps.append([Link("out", "h", CENTRE)])
         return steps
+
+    cached_sampling = True
 
     def start_sampling(self, batch):
         """Caches: the vertical stack by rows, the horizontal one by positions, each layer's v_pre for a row."""

@@ -85,6 +85,10 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 ul = self.up_ul_sample[level](ul)
         return self.out(tf.nn.elu(ul))
 
+    def receptive_spec(self):
+        """PixelCNN++ has none: it changes resolution on the way, which offsets cannot describe."""
+        raise ValueError("pixelcnn_pp changes resolution, so it has no offset spec; use receptive_field_by_gradient")
+
     # Cached sampling. The down-shifted stream ``u`` depends on rows above only, at every level, so at the
     # start of image row i it is computed for row i at full resolution and for row i / 2^r at level r
     # (r = 0 is full resolution) wherever 2^r divides i: the up pass, then the down pass from the deepest
@@ -96,10 +100,6 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     # up-sampling to level r is ``up_u_sample[levels - 2 - r]``.
 
     cached_sampling = True
-
-    def receptive_spec(self):
-        """PixelCNN++ has none: it changes resolution on the way, which offsets cannot describe."""
-        raise ValueError("pixelcnn_pp changes resolution, so it has no offset spec; use receptive_field_by_gradient")
 
     def start_sampling(self, batch):
         h, w, _ = self.image_shape

@@ -80,8 +80,6 @@ class PixelSNAIL(AutoregressiveModel):
             ul = merge(ul, aux=mixed, training=training)
         return self.out(tf.nn.elu(ul))
 
-    cached_sampling = True
-
     def receptive_spec(self):
         """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``forward``."""
         down = shift(self.in_down.footprint(), -1, 0)
@@ -103,6 +101,8 @@ class PixelSNAIL(AutoregressiveModel):
             steps += residual_links(merge, "ul", "t", aux="att", layer=title)
         steps.append([Link("out", "ul", CENTRE)])
         return steps
+
+    cached_sampling = True
 
     def start_sampling(self, batch):
         h, w, _ = self.image_shape
