@@ -16,7 +16,7 @@ step then computes the network at one position only:
   pixel) are appended (``CausalSelfAttention.step`` and ``store``).
 
 Each model that supports it (``cached_sampling = True``) writes its pass at
-one position beside its ``forward``, with the same blocks in the same order:
+one position beside its ``network``, with the same blocks in the same order:
 ``start_sampling``, ``sample_row`` and ``sample_step``. This module compiles
 those and runs them through the fill loop of ``sampling_steps``, which naive
 sampling uses too. The results equal naive sampling up to floating-point
@@ -26,9 +26,7 @@ same parameters.
 
 from __future__ import annotations
 
-import tensorflow as tf
-
-from . import sampling_steps
+from . import backend, sampling_steps
 from .models.base import AutoregressiveModel
 
 
@@ -52,14 +50,14 @@ class CachedSampler:
             return
         variant = self.model.sampling_variant(i)
         if variant not in self._rows:
-            self._rows[variant] = tf.function(
+            self._rows[variant] = backend.compile_function(
                 lambda canvas, i: self.model.sample_row(self.caches, canvas, i, variant))
         self._rows[variant](canvas, sampling_steps.index(i))
 
     def step(self, canvas, i, j, update, seed):
         variant = self.model.sampling_variant(i, j)
         if variant not in self._steps:
-            self._steps[variant] = tf.function(
+            self._steps[variant] = backend.compile_function(
                 lambda canvas, i, j, update, seed: self.model.sample_step(self.caches, canvas, i, j, update, seed,
                                                                           variant))
         return self._steps[variant](canvas, sampling_steps.index(i), sampling_steps.index(j), update, seed)
@@ -77,6 +75,9 @@ def cached_sampler(model, batch):
 
         names = sorted(name for name, cls in MODELS.items() if cls.cached_sampling)
         raise ValueError(f"cached sampling is available for {names}, not {model.model_name!r}; use method='naive'")
+    if backend.name() != "tensorflow":
+        raise ValueError(f"cached sampling runs on the TensorFlow backend (its caches are variables written in place), "
+                         f"not on {backend.name()!r}; use method='naive'")
     samplers = model.__dict__.setdefault("_pl_cached_samplers", {})
     if batch not in samplers:
         samplers[batch] = CachedSampler(model, batch)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from . import validation
+from . import backend, validation
 
 HALF_BIN = 1.0 / 255.0
 LOG_BIN_WIDTH = math.log(2.0 / 255.0)
@@ -26,7 +26,7 @@ LOG_BIN_WIDTH = math.log(2.0 / 255.0)
 
 def to_unit_range(images):
     """uint8 (or integer) images 0..255 -> float32 in [-1, 1]."""
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
+    return ops.cast(images, "float32") / 127.5 - 1.0
 
 
 def from_unit_range(x):
@@ -34,8 +34,8 @@ def from_unit_range(x):
 
     Values outside [-1, 1] go to the edge bins, which own the tails.
     """
-    bins = tf.round((tf.cast(x, tf.float32) + 1.0) * 127.5)
-    return tf.cast(tf.clip_by_value(bins, 0.0, 255.0), tf.uint8)
+    bins = ops.round((ops.cast(x, "float32") + 1.0) * 127.5)
+    return ops.cast(ops.clip(bins, 0.0, 255.0), "uint8")
 
 
 def bits_per_dim(nats, image_shape):
@@ -53,12 +53,15 @@ def bits_per_dim(nats, image_shape):
 
 def _seed_pair(seed):
     """An int or a length-2 int tensor -> the int32 pair stateless ops want."""
-    if isinstance(seed, (int, np.integer)):
-        return tf.constant([int(seed) % (2**31 - 1), 0], dtype=tf.int32)
-    seed = tf.convert_to_tensor(seed)
-    if seed.shape.rank != 1 or seed.shape[0] != 2:
-        raise ValueError(f"seed must be an int or a pair of ints, got shape {seed.shape}")
-    return tf.cast(seed, tf.int32)
+    return backend.seed_pair(seed)
+
+
+def _leading_shape(t):
+    """The shape of ``t`` without its last axis, for a reshape: static sizes, -1 for the one unknown (batch)."""
+    shape = [d for d in t.shape[:-1]]
+    if sum(d is None for d in shape) > 1:
+        return tuple(ops.shape(t)[:-1])
+    return tuple(-1 if d is None else int(d) for d in shape)
 
 
 def _log_bin_mass(x, mean, log_scale):
@@ -77,23 +80,23 @@ def _log_bin_mass(x, mean, log_scale):
     the density at the bin centre times the bin width.
     """
     centered = x - mean
-    inv_scale = tf.exp(-log_scale)
+    inv_scale = ops.exp(-log_scale)
     plus_in = inv_scale * (centered + HALF_BIN)
     min_in = inv_scale * (centered - HALF_BIN)
-    log_cdf_plus = -tf.nn.softplus(-plus_in)  # log sigmoid(plus_in): left tail
-    log_one_minus_cdf_min = -tf.nn.softplus(min_in)  # log(1 - sigmoid(min_in)): right tail
+    log_cdf_plus = -ops.softplus(-plus_in)  # log sigmoid(plus_in): left tail
+    log_one_minus_cdf_min = -ops.softplus(min_in)  # log(1 - sigmoid(min_in)): right tail
 
     width = inv_scale * (2.0 * HALF_BIN)  # = plus_in - min_in, without cancellation
     narrow = width < 1e-30
-    safe_width = tf.where(narrow, tf.ones_like(width), width)
+    safe_width = ops.where(narrow, ops.ones_like(width), width)
     log_interior = (
-        tf.math.log(-tf.math.expm1(-safe_width)) - tf.nn.softplus(-plus_in) - tf.nn.softplus(min_in)
+        ops.log(-ops.expm1(-safe_width)) - ops.softplus(-plus_in) - ops.softplus(min_in)
     )
     mid_in = inv_scale * centered
-    log_density_mass = -tf.nn.softplus(-mid_in) - tf.nn.softplus(mid_in) - log_scale + LOG_BIN_WIDTH
-    log_mid = tf.where(narrow, log_density_mass, log_interior)
+    log_density_mass = -ops.softplus(-mid_in) - ops.softplus(mid_in) - log_scale + LOG_BIN_WIDTH
+    log_mid = ops.where(narrow, log_density_mass, log_interior)
 
-    return tf.where(x < -0.999, log_cdf_plus, tf.where(x > 0.999, log_one_minus_cdf_min, log_mid))
+    return ops.where(x < -0.999, log_cdf_plus, ops.where(x > 0.999, log_one_minus_cdf_min, log_mid))
 
 
 class DiscretizedLogisticMixture:
@@ -141,24 +144,24 @@ class DiscretizedLogisticMixture:
         """
         params = validation.check_params(params, self.num_params, "DiscretizedLogisticMixture")
         k, c = self.num_mixtures, self.channels
-        # tf.split rather than strided slices: a strided slice's gradient is slow on CPU
-        logits, rest = tf.split(params, [k, self.num_params - k], axis=-1)
+        # a split rather than strided slices: a strided slice's gradient is slow on CPU (TensorFlow)
+        logits, rest = ops.split(params, [k], axis=-1)
         per_channel = 3 if c == 3 else 2
-        rest = tf.reshape(rest, tf.concat([tf.shape(params)[:-1], [c, per_channel * k]], 0))
-        parts = tf.split(rest, per_channel, axis=-1)
+        rest = ops.reshape(rest, (*_leading_shape(params), c, per_channel * k))
+        parts = ops.split(rest, per_channel, axis=-1)
         means = parts[0]
-        log_scales = tf.maximum(parts[1], self.log_scale_min)
-        coeffs = tf.tanh(parts[2]) if c == 3 else None
+        log_scales = ops.maximum(parts[1], self.log_scale_min)
+        coeffs = ops.tanh(parts[2]) if c == 3 else None
         return logits, means, log_scales, coeffs
 
     def _coupled_means(self, means, coeffs, x):
         """Means after RGB coupling; ``x`` is (..., C) in [-1, 1]."""
         if coeffs is None:
             return means
-        xr, xg, _ = tf.split(x, 3, axis=-1)  # (..., 1) each, broadcast over the K components
-        mr, mg, mb = tf.unstack(means, axis=-2)
-        cr_g, cr_b, cg_b = tf.unstack(coeffs, axis=-2)
-        return tf.stack([mr, mg + cr_g * xr, mb + cr_b * xr + cg_b * xg], axis=-2)
+        xr, xg, _ = ops.split(x, 3, axis=-1)  # (..., 1) each, broadcast over the K components
+        mr, mg, mb = ops.unstack(means, axis=-2)
+        cr_g, cr_b, cg_b = ops.unstack(coeffs, axis=-2)
+        return ops.stack([mr, mg + cr_g * xr, mb + cr_b * xr + cg_b * xg], axis=-2)
 
     def log_prob(self, images, params):
         """uint8 images (B, H, W, C), params (B, H, W, P) -> (B, H, W) nats."""
@@ -169,22 +172,22 @@ class DiscretizedLogisticMixture:
         x = to_unit_range(images)  # (B, H, W, C)
         means = self._coupled_means(means, coeffs, x)
         log_bins = _log_bin_mass(x[..., None], means, log_scales)  # (B, H, W, C, K)
-        log_components = tf.reduce_sum(log_bins, axis=-2) + tf.nn.log_softmax(logits, axis=-1)
-        return tf.reduce_logsumexp(log_components, axis=-1)
+        log_components = ops.sum(log_bins, axis=-2) + ops.log_softmax(logits, axis=-1)
+        return ops.logsumexp(log_components, axis=-1)
 
     def sample(self, params, seed=0):
         """params (B, H, W, P) -> uint8 images (B, H, W, C); same seed, same images."""
         params = validation.check_params(params, self.num_params, "DiscretizedLogisticMixture")
         seed = _seed_pair(seed)
         logits, means, log_scales, coeffs = self.split_params(params)
-        seeds = tf.random.experimental.stateless_split(seed, 1 + self.channels)
+        seeds = backend.split_seed(seed, 1 + self.channels)
         # pick one component per pixel, shared by all channels (Gumbel-max)
-        u = tf.random.stateless_uniform(tf.shape(logits), seeds[0], minval=1e-5, maxval=1.0 - 1e-5)
-        component = tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1)
-        one_hot = tf.one_hot(component, self.num_mixtures, dtype=params.dtype)[..., None, :]  # (..., 1, K)
-        mean = tf.reduce_sum(means * one_hot, axis=-1)  # (..., C)
-        log_scale = tf.reduce_sum(log_scales * one_hot, axis=-1)
-        coeff = tf.reduce_sum(coeffs * one_hot, axis=-1) if coeffs is not None else None
+        u = backend.stateless_uniform(ops.shape(logits), seeds[0], minval=1e-5, maxval=1.0 - 1e-5)
+        component = ops.argmax(logits - ops.log(-ops.log(u)), axis=-1)
+        one_hot = ops.one_hot(component, self.num_mixtures, dtype=params.dtype)[..., None, :]  # (..., 1, K)
+        mean = ops.sum(means * one_hot, axis=-1)  # (..., C)
+        log_scale = ops.sum(log_scales * one_hot, axis=-1)
+        coeff = ops.sum(coeffs * one_hot, axis=-1) if coeffs is not None else None
 
         values = []  # sampled bin centres in [-1, 1], one per channel
         for c in range(self.channels):
@@ -193,10 +196,10 @@ class DiscretizedLogisticMixture:
                 m = m + coeff[..., 0] * values[0]
             elif c == 2:
                 m = m + coeff[..., 1] * values[0] + coeff[..., 2] * values[1]
-            u = tf.random.stateless_uniform(tf.shape(m), seeds[1 + c], minval=1e-5, maxval=1.0 - 1e-5)
-            continuous = m + tf.exp(log_scale[..., c]) * (tf.math.log(u) - tf.math.log1p(-u))
+            u = backend.stateless_uniform(ops.shape(m), seeds[1 + c], minval=1e-5, maxval=1.0 - 1e-5)
+            continuous = m + ops.exp(log_scale[..., c]) * (ops.log(u) - ops.log1p(-u))
             values.append(to_unit_range(from_unit_range(continuous)))
-        return from_unit_range(tf.stack(values, axis=-1))
+        return from_unit_range(ops.stack(values, axis=-1))
 
 
 class Categorical:
@@ -230,23 +233,23 @@ class Categorical:
     def logits(self, params):
         """(B, H, W, 256 C) -> (B, H, W, C, 256)."""
         params = validation.check_params(params, self.num_params, "Categorical")
-        return tf.reshape(params, tf.concat([tf.shape(params)[:-1], [self.channels, 256]], 0))
+        return ops.reshape(params, (*_leading_shape(params), self.channels, 256))
 
     def log_prob(self, images, params):
         """uint8 images (B, H, W, C), params (B, H, W, 256 C) -> (B, H, W) nats."""
         images = validation.check_images(images, self.channels)
         params = validation.check_params(params, self.num_params, "Categorical")
         validation.check_same_grid(images, params)
-        log_p = tf.nn.log_softmax(self.logits(params), axis=-1)
-        picked = tf.gather(log_p, tf.cast(images, tf.int32), axis=-1, batch_dims=4)
-        return tf.reduce_sum(picked, axis=-1)
+        log_p = ops.log_softmax(self.logits(params), axis=-1)
+        picked = ops.take_along_axis(log_p, ops.cast(images, "int32")[..., None], axis=-1)[..., 0]
+        return ops.sum(picked, axis=-1)
 
     def sample(self, params, seed=0):
         """params (B, H, W, 256 C) -> uint8 images (B, H, W, C)."""
         seed = _seed_pair(seed)
         logits = self.logits(params)
-        u = tf.random.stateless_uniform(tf.shape(logits), seed, minval=1e-7, maxval=1.0 - 1e-7)
-        return tf.cast(tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1), tf.uint8)
+        u = backend.stateless_uniform(ops.shape(logits), seed, minval=1e-7, maxval=1.0 - 1e-7)
+        return ops.cast(ops.argmax(logits - ops.log(-ops.log(u)), axis=-1), "uint8")
 
 
 def head_from_config(config: dict):

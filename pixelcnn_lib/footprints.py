@@ -1,7 +1,7 @@
 """The vocabulary of analytic receptive fields: links between streams, offsets, shifts.
 
 A model's analytic description ("spec", its ``receptive_spec`` method, written
-beside its ``forward``) is a list of steps; each step is a list of ``Link`` s,
+beside its ``network``) is a list of steps; each step is a list of ``Link`` s,
 and each link says that stream ``output`` at pixel (i, j) reads stream
 ``input`` at the pixels (i + dy, j + dx) for the link's ``offsets`` (or at
 every earlier pixel, ``EARLIER``, for causal attention). Streams that a step

@@ -20,7 +20,9 @@ import contextvars
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+from . import backend
 
 # --------------------------------------------------------------------------
 # shifts and simple activations
@@ -30,20 +32,20 @@ import tensorflow as tf
 def down_shift(x):
     """Move every row down by one; the top row becomes zeros. (B,H,W,C) -> same."""
     # pad, then a plain slice: the gradients of both are cheap copies (a strided slice's is not)
-    return tf.slice(tf.pad(x, [[0, 0], [1, 0], [0, 0], [0, 0]]), [0, 0, 0, 0], tf.shape(x))
+    return ops.slice(ops.pad(x, [[0, 0], [1, 0], [0, 0], [0, 0]]), (0, 0, 0, 0), ops.shape(x))
 
 
 def right_shift(x):
     """Move every column right by one; the left column becomes zeros."""
-    return tf.slice(tf.pad(x, [[0, 0], [0, 0], [1, 0], [0, 0]]), [0, 0, 0, 0], tf.shape(x))
+    return ops.slice(ops.pad(x, [[0, 0], [0, 0], [1, 0], [0, 0]]), (0, 0, 0, 0), ops.shape(x))
 
 
 def concat_elu(x):
     """ELU of [x, -x] along channels: keeps both signs' information. C -> 2C."""
-    return tf.nn.elu(tf.concat([x, -x], axis=-1))
+    return ops.elu(ops.concatenate([x, -x], axis=-1))
 
 
-NONLINEARITIES = {"concat_elu": concat_elu, "elu": tf.nn.elu, "relu": tf.nn.relu}
+NONLINEARITIES = {"concat_elu": concat_elu, "elu": ops.elu, "relu": ops.relu}
 """The residual nonlinearities of the reference code (``resnet_nonlinearity`` in
 openai/pixel-cnn and neocxi/pixelsnail-public ``train.py``): PixelCNN++ uses
 ``concat_elu``, the reference PixelSNAIL CIFAR-10 model ``elu``."""
@@ -63,8 +65,8 @@ def sigmoid_gate(x):
     (``gated_resnet`` in openai/pixel-cnn ``pixel_cnn_pp/nn.py``): the
     sigmoid decides how much of the linear candidate ``a`` is added.
     """
-    a, b = tf.split(x, 2, axis=-1)
-    return a * tf.sigmoid(b)
+    a, b = ops.split(x, 2, axis=-1)
+    return a * ops.sigmoid(b)
 
 
 def gated_activation(x, groups=1):
@@ -78,16 +80,16 @@ def gated_activation(x, groups=1):
     so the output keeps the same block layout.
     """
     if groups == 1:
-        a, b = tf.split(x, 2, axis=-1)
-        return tf.tanh(a) * tf.sigmoid(b)
+        a, b = ops.split(x, 2, axis=-1)
+        return ops.tanh(a) * ops.sigmoid(b)
     channels = x.shape[-1]
     if channels % (2 * groups):
         raise ValueError(f"gated activation with {groups} groups needs channels divisible by {2 * groups}, "
                          f"got {channels}")
-    shape = tf.shape(x)
-    blocks = tf.reshape(x, tf.concat([shape[:-1], [groups, 2, channels // (2 * groups)]], 0))
-    gated = tf.tanh(blocks[..., 0, :]) * tf.sigmoid(blocks[..., 1, :])
-    return tf.reshape(gated, tf.concat([shape[:-1], [channels // 2]], 0))
+    leading = tuple(-1 if d is None else int(d) for d in x.shape[:-1])
+    blocks = ops.reshape(x, (*leading, groups, 2, channels // (2 * groups)))
+    gated = ops.tanh(blocks[..., 0, :]) * ops.sigmoid(blocks[..., 1, :])
+    return ops.reshape(gated, (*leading, channels // 2))
 
 
 def coordinate_channels(x):
@@ -95,22 +97,19 @@ def coordinate_channels(x):
 
     (B, H, W, C) -> (B, H, W, 2), the same for every image.
     """
-    shape = tf.shape(x)
-    b, h, w = shape[0], shape[1], shape[2]
-    hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
-    rows = (tf.range(hf) - hf / 2.0) / hf
-    cols = (tf.range(wf) - wf / 2.0) / wf
-    rows = tf.broadcast_to(rows[None, :, None, None], tf.stack([b, h, w, 1]))
-    cols = tf.broadcast_to(cols[None, None, :, None], tf.stack([b, h, w, 1]))
-    return tf.concat([rows, cols], axis=-1)
+    h, w = int(x.shape[1]), int(x.shape[2])
+    rows = (np.arange(h, dtype=np.float32) - h / 2.0) / h
+    cols = (np.arange(w, dtype=np.float32) - w / 2.0) / w
+    grid = np.stack(np.broadcast_arrays(rows[:, None], cols[None, :]), axis=-1)  # (H, W, 2)
+    return ops.zeros_like(x[..., :1], dtype="float32") + ops.convert_to_tensor(grid[None])
 
 
 def coordinate_channels_at(i, j, height, width, batch):
     """``coordinate_channels`` at the one position (i, j): (B, 2)."""
     h, w = float(height), float(width)
-    rows = (tf.cast(i, tf.float32) - h / 2.0) / h
-    cols = (tf.cast(j, tf.float32) - w / 2.0) / w
-    return tf.broadcast_to(tf.stack([rows, cols])[None, :], (batch, 2))
+    rows = (ops.cast(i, "float32") - h / 2.0) / h
+    cols = (ops.cast(j, "float32") - w / 2.0) / w
+    return ops.broadcast_to(ops.stack([rows, cols])[None, :], (batch, 2))
 
 
 # --------------------------------------------------------------------------
@@ -133,13 +132,16 @@ def conv_precision(dtype):
     AMX or AVX512-BF16 units, oneDNN runs bfloat16 convolutions several
     times faster than float32 ones.
 
-    The setting is read when a ``tf.function`` is traced, so enter the block
+    The setting is read when a compiled step is traced, so enter the block
     around the first call (``train`` does this for its step).
     """
-    name = "float32" if dtype is None else tf.as_dtype(dtype).name
+    try:
+        name = "float32" if dtype is None else keras.backend.standardize_dtype(dtype)
+    except ValueError:
+        name = repr(dtype)
     if name not in CONV_PRECISIONS:
         raise ValueError(f"conv_precision must be one of {CONV_PRECISIONS}, got {dtype!r}")
-    token = _CONV_DTYPE.set(None if name == "float32" else tf.as_dtype(name))
+    token = _CONV_DTYPE.set(None if name == "float32" else name)
     try:
         yield
     finally:
@@ -149,9 +151,9 @@ def conv_precision(dtype):
 def _convolve_in_precision(conv, x, kernel):
     """``conv(x, kernel)`` in the dtype of the enclosing ``conv_precision`` block."""
     dtype = _CONV_DTYPE.get()
-    if dtype is None or dtype == x.dtype:
+    if dtype is None or dtype == backend.dtype_name(x):
         return conv(x, kernel)
-    return tf.cast(conv(tf.cast(x, dtype), tf.cast(kernel, dtype)), x.dtype)
+    return ops.cast(conv(ops.cast(x, dtype), ops.cast(kernel, dtype)), x.dtype)
 
 
 class WeightNormConv2D(keras.layers.Layer):
@@ -195,7 +197,7 @@ class WeightNormConv2D(keras.layers.Layer):
     def direction(self):
         """The unit-norm kernel v / ||v|| (masked first), per output channel."""
         v = self.v if self.mask is None else self.v * self.mask
-        return v * tf.math.rsqrt(tf.reduce_sum(tf.square(v), axis=[0, 1, 2]) + 1e-12)
+        return v * ops.rsqrt(ops.sum(ops.square(v), axis=[0, 1, 2]) + 1e-12)
 
     def kernel(self):
         """The effective kernel g * v / ||v||: the length folded into the direction.
@@ -215,15 +217,15 @@ class WeightNormConv2D(keras.layers.Layer):
 
         def conv(x, kernel):
             if any(self.padding):
-                x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
-            return tf.nn.conv2d(x, kernel, strides=(1, *self.strides, 1), padding="VALID")
+                x = ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+            return ops.conv(x, kernel, strides=self.strides, padding="valid")
 
         return _convolve_in_precision(conv, x, kernel)
 
     def call(self, x):
-        if self.init_pending and tf.executing_eagerly():
+        if self.init_pending and backend.is_concrete(x):
             initialise_from_outputs(self, self.convolve(x, self.direction()))
-        return tf.nn.bias_add(self.convolve(x, self.kernel()), self.b)
+        return self.convolve(x, self.kernel()) + self.b
 
     def footprint(self):
         """Offsets (dy, dx) that this (built, stride-1) convolution reads, from its kernel, padding and mask.
@@ -262,10 +264,12 @@ class WeightNormConv2D(keras.layers.Layer):
         row i is read with ``conv_at`` once the row is written (as ``down_shift``
         does) or computed by rows.
         """
+        from . import sampling_caches as C  # TensorFlow's speed path (see that module)
+
         if self.kernel_size == (1, 1) and self.strides == (1, 1) and not any(self.padding):
-            cache = PointwiseCache(self)
+            cache = C.PointwiseCache(self)
         else:
-            kind = {"position": WindowCache, "row": RowCache}[by]
+            kind = {"position": C.WindowCache, "row": C.RowCache}[by]
             cache = kind(self, batch, height, width, int(self.v.shape[2]))
         caches.add(self, cache)
 
@@ -274,180 +278,12 @@ class WeightNormConv2D(keras.layers.Layer):
         return caches[self].step(x, *position)
 
 
-class Caches:
-    """The sampling caches of a model, one per layer (looked up by the layer) plus named stores.
-
-    ``reset()`` empties every cache and takes the layers' current weights.
-    """
-
-    def __init__(self):
-        self._parts = {}
-
-    @staticmethod
-    def _key(key):
-        return key if isinstance(key, (str, tuple)) else id(key)
-
-    def add(self, key, cache):
-        self._parts[self._key(key)] = (key, cache)  # the key is kept alive, so its id stays its own
-        return cache
-
-    def __getitem__(self, key):
-        return self._parts[self._key(key)][1]
-
-    def reset(self):
-        for _, part in self._parts.values():
-            if isinstance(part, tf.Variable):
-                part.assign(tf.zeros_like(part))
-            elif hasattr(part, "reset"):
-                part.reset()
-
-
-def folded_kernel(conv):
-    """A weight-normalised convolution's effective kernel g * v / ||v|| (masked) and bias.
-
-    Returns (W, b) with W of shape (kh * kw * in, out), rows in (row, column,
-    channel) order, so a flattened input window times W is the output.
-    """
-    kernel = conv.kernel()
-    return tf.reshape(kernel, (-1, kernel.shape[-1])), conv.b
-
-
-class PointwiseCache:
-    """A 1x1 convolution frozen for sampling: (..., in) -> (..., out), at any position."""
-
-    def __init__(self, conv):
-        self.conv = conv
-        w, b = folded_kernel(conv)
-        self.w = tf.Variable(w, trainable=False)
-        self.b = tf.Variable(b, trainable=False)
-
-    def reset(self):
-        w, b = folded_kernel(self.conv)
-        self.w.assign(w)
-        self.b.assign(b)
-
-    def __call__(self, x):
-        return tf.matmul(x, self.w) + self.b
-
-    def step(self, x, *position):
-        return self(x)
-
-
-class WindowCache:
-    """The input of one convolution, kept for the whole image, plus its padding.
-
-    Stored as (positions, B, C) so that writing one position and reading one
-    kernel window are in-place scatter/gather operations. ``write(i, j, x)``
-    stores the input at (i, j); ``conv_at(i, j)`` returns the convolution's
-    output at (i, j) from the kernel's window alone. Works for
-    ``WeightNormConv2D`` layers (shifted or masked). For a stride-2 layer,
-    ``conv_at(s * a, s * b)`` is its output at (a, b): the window of a strided
-    convolution is the window of the stride-1 one at the scaled position.
-    """
-
-    def __init__(self, conv, batch, height, width, in_channels):
-        if conv.strides not in ((1, 1), (2, 2)):
-            raise ValueError(f"cached sampling supports strides 1 and 2, not {conv.strides}")
-        top, bottom, left, right = conv.padding
-        self.dense = PointwiseCache(conv)
-        self.top, self.left = top, left
-        self.kh, self.kw = conv.kernel_size
-        self.padded_width = width + left + right
-        self.values = tf.Variable(
-            tf.zeros(((height + top + bottom) * self.padded_width, batch, in_channels)), trainable=False)
-        rows, cols = np.meshgrid(np.arange(self.kh), np.arange(self.kw), indexing="ij")
-        self.offsets = tf.constant((rows * self.padded_width + cols).ravel(), tf.int32)
-
-    def reset(self):
-        self.values.assign(tf.zeros_like(self.values))
-        self.dense.reset()
-
-    def write(self, i, j, x):
-        """x: (B, C), the convolution's input at (i, j)."""
-        index = (i + self.top) * self.padded_width + (j + self.left)
-        self.values.scatter_update(tf.IndexedSlices(x[None], tf.reshape(index, [1])))
-
-    def conv_at(self, i, j):
-        """The convolution's output at (i, j) as (B, F)."""
-        window = self.values.sparse_read(i * self.padded_width + j + self.offsets)  # (kh*kw, B, C)
-        batch = tf.shape(window)[1]
-        flat = tf.reshape(tf.transpose(window, [1, 0, 2]), (batch, -1))
-        return self.dense(flat)
-
-    def step(self, x, i, j):
-        self.write(i, j, x)
-        return self.conv_at(i, j)
-
-
-class RowCache:
-    """The input of one convolution, computed a whole row at a time.
-
-    Stored as an image (B, H + pads, W + pads, C); ``write(i, x)`` stores input
-    row i and ``conv_at(i)`` returns output row i (B, W, F): the interface of
-    ``WindowCache`` with a row for a position. For a stride-2 layer,
-    ``conv_at(2 * a)`` is its output row a (B, W / 2, F).
-    """
-
-    def __init__(self, conv, batch, height, width, in_channels):
-        if conv.strides not in ((1, 1), (2, 2)):
-            raise ValueError(f"cached sampling supports strides 1 and 2, not {conv.strides}")
-        top, bottom, left, right = conv.padding
-        self.conv = conv
-        self.column_stride = conv.strides[1]
-        self.top, self.left, self.width = top, left, width
-        self.kh = conv.kernel_size[0]
-        self.values = tf.Variable(tf.zeros((batch, height + top + bottom, width + left + right, in_channels)),
-                                  trainable=False)
-
-    def reset(self):
-        self.values.assign(tf.zeros_like(self.values))
-
-    def write(self, i, x):
-        """x: (B, W, C), the input row i."""
-        self.values[:, i + self.top, self.left : self.left + self.width, :].assign(x)
-
-    def conv_at(self, i):
-        window = self.values[:, i : i + self.kh, :, :]
-        y = tf.nn.conv2d(window, self.conv.kernel(), strides=(1, 1, self.column_stride, 1), padding="VALID")
-        return y[:, 0] + self.conv.b
-
-    def step(self, x, i):
-        self.write(i, x)
-        return self.conv_at(i)
-
-
-class GridMap:
-    """One activation of a whole grid, (H, B, W, F), written a row or a position at a time and read back."""
-
-    def __init__(self, batch, height, width, channels):
-        self.values = tf.Variable(tf.zeros((height, batch, width, channels)), trainable=False)
-
-    def reset(self):
-        self.values.assign(tf.zeros_like(self.values))
-
-    def write_row(self, i, x):
-        """x: (B, W, F), row i."""
-        self.values.scatter_update(tf.IndexedSlices(x[None], tf.reshape(i, [1])))
-
-    def read_row(self, i):
-        return self.values.sparse_read(tf.reshape(i, [1]))[0]
-
-    def write(self, i, j, x):
-        """x: (B, F) at (i, j)."""
-        batch = tf.shape(x)[0]
-        where = tf.stack([tf.fill([batch], i), tf.range(batch), tf.fill([batch], j)], 1)
-        self.values.scatter_nd_update(where, x)
-
-    def read(self, i, j):
-        return tf.gather(self.read_row(i), j, axis=1)
-
-
 def initialise_from_outputs(layer, y):
     """Data-dependent init: set ``g`` and ``b`` so that ``y * g + b`` has zero mean and
     standard deviation ``init_scale`` per channel, where ``y`` is the output of the
     unit-norm kernel on one batch."""
-    mean, var = tf.nn.moments(y, axes=[0, 1, 2])
-    scale = layer.init_scale / tf.sqrt(var + 1e-10)
+    mean, var = ops.moments(y, axes=[0, 1, 2])
+    scale = layer.init_scale / ops.sqrt(var + 1e-10)
     layer.g.assign(scale)
     layer.b.assign(-mean * scale)
     layer.init_pending = False
@@ -570,21 +406,19 @@ class WeightNormConv2DTranspose(keras.layers.Layer):
     def call(self, x):
         kh, kw = self.kernel_size
         sh, sw = self.strides
-        shape = tf.shape(x)
-        h, w = shape[1], shape[2]
-        out_shape = tf.stack([shape[0], (h - 1) * sh + kh, (w - 1) * sw + kw, self.filters])
-        direction = self.v * tf.math.rsqrt(tf.reduce_sum(tf.square(self.v), axis=[0, 1, 3], keepdims=True) + 1e-12)
+        h, w = int(x.shape[1]), int(x.shape[2])
+        direction = self.v * ops.rsqrt(ops.sum(ops.square(self.v), axis=[0, 1, 3], keepdims=True) + 1e-12)
 
         def conv(x, kernel):  # a plain slice: its gradient is a cheap pad, unlike a strided slice's
-            y = tf.nn.conv2d_transpose(x, kernel, out_shape, strides=(1, sh, sw, 1), padding="VALID")
-            return tf.slice(y, [0, 0, self.crop_left, 0], tf.stack([-1, h * sh, w * sw, -1]))
+            y = ops.conv_transpose(x, kernel, strides=(sh, sw), padding="valid")  # ((h-1)s + kh, (w-1)s + kw)
+            return ops.slice(y, (0, 0, self.crop_left, 0), (ops.shape(y)[0], h * sh, w * sw, self.filters))
 
         def convolve(kernel):
             return _convolve_in_precision(conv, x, kernel)
 
-        if self.init_pending and tf.executing_eagerly():
+        if self.init_pending and backend.is_concrete(x):
             initialise_from_outputs(self, convolve(direction))
-        return tf.nn.bias_add(convolve(direction * self.g[None, None, :, None]), self.b)
+        return convolve(direction * self.g[None, None, :, None]) + self.b
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
@@ -618,7 +452,7 @@ class Dropout(keras.layers.Dropout):
     ``1 / (1 - rate)``, as in Keras. The mask is one stateless uniform draw
     turned into a 0-or-scale factor, so the forward pass is a single multiply
     and so is its gradient; on CPU this is several times faster than
-    ``tf.nn.experimental.stateless_dropout``, which Keras calls.
+    ``tf.nn.experimental.stateless_dropout``, which Keras calls on TensorFlow.
     """
 
     def call(self, inputs, training=False):
@@ -626,10 +460,9 @@ class Dropout(keras.layers.Dropout):
             return inputs
         if self.noise_shape is not None:
             return super().call(inputs, training=training)
-        seed = tf.cast(self.seed_generator.next(), tf.int32)
-        u = tf.random.stateless_uniform(tf.shape(inputs), seed, dtype=inputs.dtype)
-        keep = tf.where(u >= self.rate, tf.constant(1.0 / (1.0 - self.rate), inputs.dtype),
-                        tf.constant(0.0, inputs.dtype))
+        u = keras.random.uniform(ops.shape(inputs), dtype=inputs.dtype, seed=self.seed_generator)
+        keep = ops.where(u >= self.rate, ops.cast(1.0 / (1.0 - self.rate), inputs.dtype),
+                         ops.cast(0.0, inputs.dtype))
         return inputs * keep
 
 
@@ -738,27 +571,25 @@ class CausalSelfAttention(keras.layers.Layer):
 
     def call(self, features, image, training=False):
         background = coordinate_channels(features)
-        kv = self.kv_nin(self.kv_block(tf.concat([image, features, background], -1), training=training))
-        q = self.q_nin(self.q_block(tf.concat([features, background], -1), training=training))
-        shape = tf.shape(features)
-        b, h, w = shape[0], shape[1], shape[2]
+        kv = self.kv_nin(self.kv_block(ops.concatenate([image, features, background], -1), training=training))
+        q = self.q_nin(self.q_block(ops.concatenate([features, background], -1), training=training))
+        h, w = int(features.shape[1]), int(features.shape[2])
         n = h * w
         heads, dk, dv = self.num_heads, self.key_dim, self.value_dim
-        keys, values = tf.split(kv, [heads * dk, heads * dv], axis=-1)
+        keys, values = ops.split(kv, [heads * dk], axis=-1)
 
         def to_heads(t, d):  # (B, H, W, heads*d) -> (B, heads, N, d)
-            return tf.transpose(tf.reshape(t, tf.stack([b, n, heads, d])), [0, 2, 1, 3])
+            return ops.transpose(ops.reshape(t, (-1, n, heads, d)), [0, 2, 1, 3])
 
         q, keys, values = to_heads(q, dk), to_heads(keys, dk), to_heads(values, dv)
-        mask = strictly_causal_mask(n)  # (N, N): 1 where key index < query index
-        logits = tf.matmul(q, keys, transpose_b=True) / np.sqrt(dk)
-        logits = tf.where(mask > 0, logits, tf.fill(tf.shape(logits), -1e9))
-        weights = tf.nn.softmax(logits, axis=-1) * mask  # the first pixel keeps all-zero weights
+        mask = ops.convert_to_tensor(strictly_causal_mask(n))  # (N, N): 1 where key index < query index
+        logits = ops.matmul(q, ops.swapaxes(keys, -1, -2)) / np.sqrt(dk)
+        logits = ops.where(mask > 0, logits, -1e9)
+        weights = ops.softmax(logits, axis=-1) * mask  # the first pixel keeps all-zero weights
         if self.attention_dropout_rate > 0:
             weights = self.attention_dropout(weights, training=training)
-        mixed = tf.matmul(weights, values)  # (B, heads, N, dv)
-        mixed = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), tf.stack([b, h, w, heads * dv]))
-        return mixed
+        mixed = ops.matmul(weights, values)  # (B, heads, N, dv)
+        return ops.reshape(ops.transpose(mixed, [0, 2, 1, 3]), (-1, h, w, heads * dv))
 
     def start_cache(self, caches, batch, height, width, by="position"):
         """Register the key-value cache: a slot for each of the height * width positions, per head.
@@ -768,42 +599,38 @@ class CausalSelfAttention(keras.layers.Layer):
         positions, and storing a position is an in-place scatter.
         """
         n, heads = height * width, self.num_heads
+        from .sampling_caches import KeyValueCache
+
         for part in (self.q_block, self.kv_block, self.q_nin, self.kv_nin):
             part.start_cache(caches, batch, 1, 1)
-        caches.add(("keys", self), tf.Variable(tf.zeros((batch, heads, n, self.key_dim)), trainable=False))
-        caches.add(("values", self), tf.Variable(tf.zeros((batch, heads, n, self.value_dim)), trainable=False))
-        slots = np.arange(batch * heads)
-        caches.add(("slots", self), tf.constant(np.stack([slots // heads, slots % heads], 1), tf.int32))
+        caches.add(self, KeyValueCache(batch, heads, n, self.key_dim, self.value_dim))
 
     def step(self, caches, features, background, p):
         """``call`` at raster position p: (B, heads * dv) from the pixels stored before p (zeros for the first).
 
         features (B, filters), background (B, 2): the coordinate channels at p.
         """
-        q = self.q_nin.step(caches, self.q_block.step(caches, tf.concat([features, background], -1)))
-        q = tf.reshape(q, (-1, self.num_heads, 1, self.key_dim))
-        keys, values = caches[("keys", self)], caches[("values", self)]
-        earlier = tf.range(keys.shape[2]) < p  # (N,): the strictly causal mask's row p
-        logits = tf.matmul(q, keys, transpose_b=True) / np.sqrt(self.key_dim)  # (B, heads, 1, N)
-        logits = tf.where(earlier, logits, tf.constant(-1e9))
-        weights = tf.nn.softmax(logits, axis=-1) * tf.cast(earlier, tf.float32)
-        mixed = tf.matmul(weights, values)  # (B, heads, 1, dv)
-        return tf.reshape(mixed, (-1, self.num_heads * self.value_dim))
+        q = self.q_nin.step(caches, self.q_block.step(caches, ops.concatenate([features, background], -1)))
+        q = ops.reshape(q, (-1, self.num_heads, 1, self.key_dim))
+        keys, values = caches[self].read()
+        earlier = ops.arange(keys.shape[2]) < p  # (N,): the strictly causal mask's row p
+        logits = ops.matmul(q, ops.swapaxes(keys, -1, -2)) / np.sqrt(self.key_dim)  # (B, heads, 1, N)
+        logits = ops.where(earlier, logits, -1e9)
+        weights = ops.softmax(logits, axis=-1) * ops.cast(earlier, "float32")
+        mixed = ops.matmul(weights, values)  # (B, heads, 1, dv)
+        return ops.reshape(mixed, (-1, self.num_heads * self.value_dim))
 
     def store(self, caches, image, features, background, p):
         """Store the key and value of position p, whose pixel ``image`` (B, C) is now known."""
-        kv = self.kv_nin.step(caches, self.kv_block.step(caches, tf.concat([image, features, background], -1)))
-        k, v = tf.split(kv, [self.num_heads * self.key_dim, self.num_heads * self.value_dim], -1)
-        slots = caches[("slots", self)]
-        where = tf.concat([slots, tf.fill([tf.shape(slots)[0], 1], p)], 1)  # (B * heads, 3)
-        caches[("keys", self)].scatter_nd_update(where, tf.reshape(k, (-1, self.key_dim)))
-        caches[("values", self)].scatter_nd_update(where, tf.reshape(v, (-1, self.value_dim)))
+        kv = self.kv_nin.step(caches, self.kv_block.step(caches, ops.concatenate([image, features, background], -1)))
+        k, v = ops.split(kv, [self.num_heads * self.key_dim], -1)
+        caches[self].store(p, ops.reshape(k, (-1, self.key_dim)), ops.reshape(v, (-1, self.value_dim)))
 
 
 def strictly_causal_mask(n):
     """(n, n) float mask with ones where column < row: strictly earlier positions."""
-    idx = tf.range(n)
-    return tf.cast(idx[None, :] < idx[:, None], tf.float32)
+    idx = np.arange(n)
+    return (idx[None, :] < idx[:, None]).astype(np.float32)
 
 
 def _pair(v):

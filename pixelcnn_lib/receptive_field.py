@@ -13,7 +13,7 @@ Two independent ways to find them, which the tests hold against each other:
 
 An analytic description ("spec", see ``pixelcnn_lib.footprints``) is a list
 of steps of ``Link`` s between streams. Every model writes its own,
-``receptive_spec()``, beside its ``forward``, from its layers' own
+``receptive_spec()``, beside its ``network``, from its layers' own
 ``footprint()``; ``model_spec`` returns it. ``LayerStack`` builds the small
 stacks that chapter 3's explorer studies, with their specs.
 """

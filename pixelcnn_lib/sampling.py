@@ -14,8 +14,9 @@ rounding (which, very rarely, moves a draw sitting on a bin boundary by one leve
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from . import backend
 from .cached_sampling import cached_sampler
 from .distributions import to_unit_range
 from .sampling_steps import draw_pixel, fill, index, write_pixel
@@ -43,8 +44,8 @@ def log_prob(model, images, per_pixel=False, batch_size=64):
         chunk = images[start : start + batch_size]
         params = model(to_unit_range(chunk), training=False)
         out.append(model.head.log_prob(chunk, params))
-    lp = tf.concat(out, axis=0) if out else tf.zeros((0, *model.image_shape[:2]))
-    return (lp if per_pixel else tf.reduce_sum(lp, axis=[1, 2])).numpy()
+    lp = ops.concatenate(out, axis=0) if out else ops.zeros((0, *model.image_shape[:2]))
+    return ops.convert_to_numpy(lp if per_pixel else ops.sum(lp, axis=[1, 2]))
 
 
 def _sampling_step(model):
@@ -53,13 +54,13 @@ def _sampling_step(model):
     if cached is not None:
         return cached
 
-    @tf.function(reduce_retracing=True)
-    def step(canvas, row, col, update, seed):
+    def step(model_call, canvas, row, col, update, seed):
         # canvas uint8 (B,H,W,C); update bool (B,C): which sub-pixels of (row, col) to overwrite
-        params = model(to_unit_range(canvas), training=False)
+        params = model_call(to_unit_range(canvas))
         pixel = draw_pixel(model.head, params[:, row, col, :], canvas, row, col, update, seed)
         return write_pixel(canvas, row, col, pixel)
 
+    step = backend.stateless_model_function(model, step)
     model._pl_sampling_step = step
     return step
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from .distributions import _seed_pair
 from .progress import rows
@@ -37,27 +37,28 @@ def step_seeds(base, count):
 
     Pass ``p`` at raster ``position`` has the same seed in naive and cached sampling.
     """
-    k = tf.range(count)
-    return tf.unstack(tf.stack([tf.fill([count], base[0]), base[1] + k + 1], axis=1))
+    k = ops.arange(count, dtype="int32")
+    return ops.unstack(ops.stack([ops.full((count,), base[0], dtype="int32"), base[1] + k + 1], axis=1))
 
 
 @functools.lru_cache(maxsize=4096)
 def index(k):
     """The int32 scalar tensor ``k``, made once: a row or column index for a compiled step."""
-    return tf.constant(k, tf.int32)
+    return ops.convert_to_tensor(np.int32(k))
 
 
 def draw_pixel(head, params, canvas, i, j, update, seed):
     """The new pixel (i, j): drawn from ``params`` (B, P) where ``update`` (B, C) is set, else kept. (B, C) uint8."""
     drawn = head.sample(params[:, None, None, :], seed)[:, 0, 0, :]
-    return tf.where(update, drawn, canvas[:, i, j, :])
+    return ops.where(update, drawn, canvas[:, i, j, :])
 
 
 def write_pixel(canvas, i, j, pixel):
     """The canvas (B, H, W, C) with ``pixel`` (B, C) written at (i, j)."""
-    b = tf.shape(canvas)[0]
-    index = tf.stack([tf.range(b), tf.fill([b], i), tf.fill([b], j)], axis=1)
-    return tf.tensor_scatter_nd_update(canvas, index, pixel)
+    b = ops.shape(canvas)[0]  # a tensor under TensorFlow's relaxed shapes
+    index = ops.stack([ops.arange(b, dtype="int32"), ops.full((b,), i, dtype="int32"),
+                       ops.full((b,), j, dtype="int32")], axis=1)
+    return ops.scatter_update(canvas, index, pixel)
 
 
 def fill(sampler, canvas, unknown, seed, passes, progress=None):
@@ -70,7 +71,7 @@ def fill(sampler, canvas, unknown, seed, passes, progress=None):
     """
     _, h, w, c = canvas.shape
     seeds = step_seeds(_seed_pair(seed), h * w * passes)
-    canvas = tf.constant(canvas)
+    canvas = ops.convert_to_tensor(canvas)
     updates = {}  # one tensor per distinct update mask: most pixels share one
     sampler.start()
     for i in rows(h, "sampling", progress):
@@ -82,6 +83,6 @@ def fill(sampler, canvas, unknown, seed, passes, progress=None):
             for p in range(passes):
                 key = (todo.tobytes(), p)
                 if key not in updates:
-                    updates[key] = tf.constant(channel_update(todo, c, passes, p))
+                    updates[key] = ops.convert_to_tensor(channel_update(todo, c, passes, p))
                 canvas = sampler.step(canvas, i, j, updates[key], seeds[(i * w + j) * passes + p])
-    return canvas.numpy()
+    return ops.convert_to_numpy(canvas)

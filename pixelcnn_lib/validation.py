@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+from . import backend
 
 
-def _is_symbolic(t) -> bool:
-    return isinstance(t, tf.Tensor) and not tf.executing_eagerly()
+def _is_array(t) -> bool:
+    return isinstance(t, (np.ndarray, keras.Variable)) or ops.is_tensor(t)
 
 
 def check_images(images, channels=None, name="images"):
@@ -19,12 +22,12 @@ def check_images(images, channels=None, name="images"):
     """
     if isinstance(images, (list, tuple)):
         images = np.asarray(images)
-    if not isinstance(images, (np.ndarray, tf.Tensor, tf.Variable)):
+    if not _is_array(images):
         raise TypeError(f"{name} must be a numpy array or tensor, got {type(images).__name__}")
-    dtype = tf.as_dtype(images.dtype)
-    if not dtype.is_integer:
+    dtype = backend.dtype_name(images)
+    if not backend.is_integer_dtype(dtype):
         raise TypeError(
-            f"{name} must hold integer pixel values 0..255 (uint8), got dtype {dtype.name}; "
+            f"{name} must hold integer pixel values 0..255 (uint8), got dtype {dtype}; "
             "to use float images in [-1, 1] convert them with np.round((x + 1) * 127.5).astype(np.uint8)"
         )
     shape = tuple(images.shape)
@@ -32,22 +35,23 @@ def check_images(images, channels=None, name="images"):
         raise ValueError(f"{name} must have shape (batch, height, width, channels), got shape {shape}")
     if channels is not None and shape[-1] is not None and shape[-1] != channels:
         raise ValueError(f"{name} have {shape[-1]} channels but {channels} are expected (shape {shape})")
-    if dtype != tf.uint8 and not _is_symbolic(images):
-        values = np.asarray(images)
+    if dtype != "uint8" and backend.is_concrete(images):
+        values = ops.convert_to_numpy(images)
         if values.size and (values.min() < 0 or values.max() > 255):
             raise ValueError(
                 f"{name} values must lie in 0..255, got range {values.min()}..{values.max()}"
             )
-    return tf.convert_to_tensor(images)
+    return ops.convert_to_tensor(images)
 
 
 def check_params(params, num_params, head_name):
     """Check the network output given to a head: float, last axis ``num_params``."""
-    if not isinstance(params, (tf.Tensor, tf.Variable)):
-        params = tf.convert_to_tensor(params)
-    if not params.dtype.is_floating:
-        raise TypeError(f"{head_name} params must be floating point, got {params.dtype.name}")
-    if params.shape.rank is not None and params.shape.rank < 1:
+    if not (ops.is_tensor(params) or isinstance(params, keras.Variable)):
+        params = ops.convert_to_tensor(params)
+    dtype = backend.dtype_name(params)
+    if not dtype.startswith(("float", "bfloat")):
+        raise TypeError(f"{head_name} params must be floating point, got {dtype}")
+    if len(params.shape) < 1:
         raise ValueError(f"{head_name} params must have a last axis of size {num_params}, got a scalar")
     last = params.shape[-1]
     if last is not None and last != num_params:
@@ -55,7 +59,7 @@ def check_params(params, num_params, head_name):
             f"{head_name} expects {num_params} parameters per pixel on the last axis, got {last} "
             f"(params shape {tuple(params.shape)})"
         )
-    return tf.cast(params, tf.float32) if params.dtype != tf.float32 else params
+    return ops.cast(params, "float32") if dtype != "float32" else params
 
 
 def check_same_grid(images, params):

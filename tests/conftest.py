@@ -1,5 +1,8 @@
 """Shared fixtures: small models of every kind, built once per test session; a browser and the built book.
 
+Tests marked ``contract`` (causality, normalisation, loss = sampler, cached =
+naive) are backend-neutral: ``tests/test_backends.py`` runs them again on JAX.
+
 Every model is built at a size that runs in milliseconds on a CPU (8x8 images,
 12 filters, one or two blocks) but keeps all of its structure: masks with
 colour groups, both streams, the up/down passes of PixelCNN++, attention.
@@ -19,7 +22,6 @@ import tempfile
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from browser_support import SITE, Browser, Site, find_chromium, require
 
 import pixelcnn_lib as pl
@@ -73,12 +75,17 @@ def total_variation(p, q):
     return 0.5 * np.abs(p / p.sum() - q / q.sum()).sum()
 
 
+def to_numpy(t):
+    """A tensor of any Keras backend (or an array) as a numpy array."""
+    return keras.ops.convert_to_numpy(t)
+
+
 def finite(t):
-    return bool(np.all(np.isfinite(np.asarray(t))))
+    return bool(np.all(np.isfinite(to_numpy(t))))
 
 
 def grads_finite(grads):
-    return all(g is not None and finite(tf.convert_to_tensor(g)) for g in grads)
+    return all(g is not None and finite(g) for g in grads)
 
 
 @pytest.fixture(scope="module")

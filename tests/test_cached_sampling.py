@@ -1,10 +1,12 @@
-"""Cached sampling must make exactly the draws naive sampling makes."""
+"""Cached sampling must make exactly the draws naive sampling makes (TensorFlow: its speed path)."""
 
+import keras
 import numpy as np
 import pytest
 
 import pixelcnn_lib as pl
 from pixelcnn_lib import layers as L
+from pixelcnn_lib import sampling_caches
 
 CASES = [
     ("pixelsnail", (8, 8, 3), dict(filters=16, depth=2, resnets_per_block=1)),
@@ -14,6 +16,10 @@ CASES = [
     ("pixelcnn_pp", (8, 8, 3), dict(filters=16, depth=1, levels=2, num_mixtures=3)),
     ("pixelcnn_pp", (8, 8, 1), dict(filters=8, depth=2, levels=3, num_mixtures=2)),
 ]
+
+ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
+#: the cached = naive part of the contract holds where cached sampling exists (TensorFlow)
+NEEDS_TENSORFLOW = pytest.mark.skipif(not ON_TENSORFLOW, reason="cached sampling is TensorFlow's speed path")
 
 
 @pytest.fixture(scope="module", params=CASES,
@@ -26,6 +32,8 @@ def model(request):
     return model
 
 
+@pytest.mark.contract
+@NEEDS_TENSORFLOW
 def test_cached_sample_equals_naive(model):
     naive = pl.sample(model, 3, seed=5, method="naive")
     cached = pl.sample(model, 3, seed=5, method="cached")
@@ -34,6 +42,8 @@ def test_cached_sample_equals_naive(model):
     assert len(np.unique(cached)) > 10
 
 
+@pytest.mark.contract
+@NEEDS_TENSORFLOW
 def test_cached_complete_equals_naive_and_keeps_known(model):
     h, w, c = model.image_shape
     images = np.random.default_rng(1).integers(0, 256, (3, h, w, c), dtype=np.uint8)
@@ -47,6 +57,8 @@ def test_cached_complete_equals_naive_and_keeps_known(model):
     assert (cached[~known] != images[~known]).any()
 
 
+@pytest.mark.contract
+@NEEDS_TENSORFLOW
 def test_cached_equals_naive_for_a_batch_of_one(model):
     np.testing.assert_array_equal(pl.sample(model, 1, seed=4, method="cached"),
                                   pl.sample(model, 1, seed=4, method="naive"))
@@ -59,12 +71,22 @@ def test_cached_equals_naive_for_a_batch_of_one(model):
     np.testing.assert_array_equal(cached[known], image[known])
 
 
+@pytest.mark.contract
+@NEEDS_TENSORFLOW
 def test_cached_sampler_is_reusable_and_seeded(model):
     a = pl.sample(model, 2, seed=9, method="cached")
     b = pl.sample(model, 2, seed=9, method="cached")
     c = pl.sample(model, 2, seed=10, method="cached")
     np.testing.assert_array_equal(a, b)
     assert (a != c).any()
+
+
+@pytest.mark.contract
+@pytest.mark.skipif(ON_TENSORFLOW, reason="cached sampling exists on TensorFlow")
+def test_cached_sampling_elsewhere_is_a_clear_error():
+    model = pl.build_model("pixelsnail", (8, 8, 1), filters=8, depth=1, resnets_per_block=1)
+    with pytest.raises(ValueError, match="cached sampling runs on the TensorFlow backend.*use method='naive'"):
+        pl.sample(model, 1, method="cached")
 
 
 def test_models_declare_their_sampler():
@@ -91,7 +113,7 @@ def test_a_convolution_step_is_its_call_at_one_position(make):
     conv = make()
     x = np.random.default_rng(0).normal(size=(2, 5, 6, 3)).astype(np.float32)
     full = conv(x).numpy()
-    caches = L.Caches()
+    caches = sampling_caches.Caches()
     conv.start_cache(caches, 2, 5, 6)
     caches.reset()
     for i in range(5):
@@ -106,7 +128,7 @@ def test_a_row_step_and_a_block_step_are_their_calls():
     conv = L.DownShiftedConv2D(4, (2, 3))
     block = L.GatedResidualBlock(4, L.DownRightShiftedConv2D, has_aux=True)
     full_conv, full_block = conv(x).numpy(), block(x, aux=aux).numpy()
-    caches = L.Caches()
+    caches = sampling_caches.Caches()
     conv.start_cache(caches, 2, 5, 6, by="row")
     block.start_cache(caches, 2, 5, 6)
     caches.reset()

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import finite, total_variation
+from conftest import finite, to_numpy, total_variation
 
 import pixelcnn_lib as pl
+from pixelcnn_lib.backend import compile_function
 from pixelcnn_lib.distributions import _log_bin_mass, from_unit_range, head_from_config, to_unit_range
 
 VALUES = np.arange(256)
@@ -47,7 +49,7 @@ def grey_table(head, params):
     m = params.shape[0]
     images = np.broadcast_to(VALUES.astype(np.uint8)[None, None, :, None], (m, 1, 256, 1))
     grid = np.broadcast_to(params[:, None, None, :], (m, 1, 256, params.shape[-1]))
-    return head.log_prob(np.ascontiguousarray(images), np.ascontiguousarray(grid)).numpy()[:, 0, :]
+    return to_numpy(head.log_prob(np.ascontiguousarray(images), np.ascontiguousarray(grid)))[:, 0, :]
 
 
 def rgb_table(head, params_vector, rows_per_chunk=1):
@@ -58,17 +60,17 @@ def rgb_table(head, params_vector, rows_per_chunk=1):
     p = head.num_params
     gb = np.stack(np.meshgrid(VALUES, VALUES, indexing="ij"), -1).astype(np.uint8)  # (256, 256, 2): G, B
 
-    @tf.function
-    def chunk(r0):
-        r = tf.cast(tf.range(r0, r0 + rows_per_chunk), tf.uint8)
-        images = tf.concat([
-            tf.broadcast_to(r[:, None, None, None], (rows_per_chunk, 256, 256, 1)),
-            tf.broadcast_to(tf.constant(gb)[None], (rows_per_chunk, 256, 256, 2)),
-        ], -1)
-        params = tf.broadcast_to(tf.constant(params_vector)[None, None, None, :], (rows_per_chunk, 256, 256, p))
-        return head.log_prob(images, params)
+    log_prob = compile_function(head.log_prob)
+    params = np.broadcast_to(np.asarray(params_vector, np.float32), (rows_per_chunk, 256, 256, p))
+    params = keras.ops.convert_to_tensor(params)
 
-    return np.concatenate([chunk(tf.constant(r0)).numpy() for r0 in range(0, 256, rows_per_chunk)])
+    def chunk(r0):
+        r = np.arange(r0, r0 + rows_per_chunk).astype(np.uint8)
+        images = np.concatenate([np.broadcast_to(r[:, None, None, None], (rows_per_chunk, 256, 256, 1)),
+                                 np.broadcast_to(gb[None], (rows_per_chunk, 256, 256, 2))], -1)
+        return to_numpy(log_prob(keras.ops.convert_to_tensor(images), params))
+
+    return np.concatenate([chunk(r0) for r0 in range(0, 256, rows_per_chunk)])
 
 
 def logsumexp64(a, axis=None):
@@ -185,6 +187,7 @@ def grey_mixture_cases():
     return np.stack(vectors)
 
 
+@pytest.mark.contract
 def test_grey_mixture_normalised_random_params():
     head = pl.DiscretizedLogisticMixture(5, 1)
     params = np.random.default_rng(0).normal(size=(200, head.num_params)).astype(np.float32)
@@ -194,6 +197,7 @@ def test_grey_mixture_normalised_random_params():
     np.testing.assert_allclose(total, 0.0, atol=1e-4)
 
 
+@pytest.mark.contract
 def test_grey_mixture_normalised_extreme_params():
     head = pl.DiscretizedLogisticMixture(1, 1)
     params = grey_mixture_cases()
@@ -202,6 +206,7 @@ def test_grey_mixture_normalised_extreme_params():
     np.testing.assert_allclose(logsumexp64(table, axis=1), 0.0, atol=1e-4)
 
 
+@pytest.mark.contract
 def test_grey_mixture_normalised_with_huge_logits():
     head = pl.DiscretizedLogisticMixture(3, 1)
     params = np.stack([
@@ -215,6 +220,7 @@ def test_grey_mixture_normalised_with_huge_logits():
     np.testing.assert_allclose(logsumexp64(table, axis=1), 0.0, atol=1e-4)
 
 
+@pytest.mark.contract
 def test_categorical_grey_normalised():
     head = pl.Categorical(1)
     rng = np.random.default_rng(1)
@@ -230,6 +236,7 @@ def test_categorical_grey_normalised():
     assert table[-1, 17] == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.contract
 def test_categorical_rgb_normalised_over_all_colours():
     """The 256-way head treats channels as independent given the parameters, so
     the sum over all 256^3 colours is the product of the three channel sums.
@@ -244,7 +251,7 @@ def test_categorical_rgb_normalised_over_all_colours():
         ref = logits.astype(np.float32).astype(np.float64)
         ref = ref - logsumexp64(ref, axis=1)[:, None]  # (3, 256) log P_c(v)
         colours = rng.integers(0, 256, size=(4096, 3)).astype(np.uint8)
-        joint = head.log_prob(colours[:, None, None, :], np.tile(vector, (4096, 1, 1, 1))).numpy()[:, 0, 0]
+        joint = to_numpy(head.log_prob(colours[:, None, None, :], np.tile(vector, (4096, 1, 1, 1))))[:, 0, 0]
         want = sum(ref[c][colours[:, c]] for c in range(3))
         np.testing.assert_allclose(joint, want, rtol=1e-6, atol=1e-3)
         fixed = np.argmax(ref, axis=1).astype(np.uint8)  # the other channels at their likeliest values
@@ -252,7 +259,7 @@ def test_categorical_rgb_normalised_over_all_colours():
         for c in range(3):
             images = np.tile(fixed, (256, 1, 1, 1))
             images[:, 0, 0, c] = VALUES
-            lp = head.log_prob(images, np.tile(vector, (256, 1, 1, 1))).numpy()[:, 0, 0]
+            lp = to_numpy(head.log_prob(images, np.tile(vector, (256, 1, 1, 1))))[:, 0, 0]
             others = sum(ref[o][fixed[o]] for o in range(3) if o != c)
             channel_sums.append(logsumexp64(lp - others))
         np.testing.assert_allclose(channel_sums, 0.0, atol=1e-4)
@@ -284,6 +291,7 @@ def rgb_moderate_table():
     return rgb_table(pl.DiscretizedLogisticMixture(2, 3), RGB_MODERATE)
 
 
+@pytest.mark.contract
 def test_rgb_mixture_normalised_over_all_colours(rgb_moderate_table):
     assert rgb_moderate_table.shape == (256, 256, 256)
     assert finite(rgb_moderate_table)
@@ -302,6 +310,7 @@ def test_rgb_mixture_normalised_over_all_colours_extreme_params():
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize("channels", [1, 3])
 def test_mixture_matches_float64_reference(channels):
     k = 4
@@ -320,19 +329,20 @@ def test_mixture_matches_float64_reference(channels):
     pixels = rng.integers(0, 256, size=(n, channels)).astype(np.uint8)
     pixels[:200] = 0  # plenty of edge bins
     pixels[200:400] = 255
-    got = head.log_prob(pixels[:, None, None, :], params[:, None, None, :]).numpy()[:, 0, 0]
+    got = to_numpy(head.log_prob(pixels[:, None, None, :], params[:, None, None, :]))[:, 0, 0]
     want = ref_mixture_log_prob(pixels, params, k, channels)
     assert np.max(np.abs(got - want)) < 1e-3
 
 
+@pytest.mark.contract
 def test_log_bin_mass_matches_reference_in_every_regime():
     """Edge tails, interior bins deep in either tail, tiny scales and the
     density fallback for scales so large that the bin mass underflows."""
-    x = to_unit_range(np.array([0, 1, 2, 60, 127, 128, 200, 253, 254, 255])).numpy()
+    x = to_numpy(to_unit_range(np.array([0, 1, 2, 60, 127, 128, 200, 253, 254, 255])))
     means = np.array([-1e3, -3.0, -1.0, -0.5, 0.0, 0.001, 0.7, 1.0, 3.0, 1e3], np.float32)
     log_scales = np.array([-7.0, -5.0, -2.0, 0.0, 2.0, 10.0, 40.0, 66.0, 70.0, 85.0], np.float32)
     xx, mm, ss = (a.astype(np.float32) for a in np.meshgrid(x, means, log_scales, indexing="ij"))
-    got = _log_bin_mass(tf.constant(xx), tf.constant(mm), tf.constant(ss)).numpy()
+    got = to_numpy(_log_bin_mass(*(keras.ops.convert_to_tensor(a) for a in (xx, mm, ss))))
     want = ref_log_bin_mass(xx, mm, ss)
     assert finite(got)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
@@ -348,8 +358,8 @@ def test_log_bin_mass_matches_reference_in_every_regime():
 
 def sample_many(head, vector, seed=1, chunks=4):
     """NUM_SAMPLES draws from one parameter vector, in a few chunks (each its own seed)."""
-    params = tf.constant(np.broadcast_to(vector, (NUM_SAMPLES // chunks, 1, 1, vector.shape[-1])))
-    draws = [head.sample(params, seed=seed * 1000 + i).numpy()[:, 0, 0, :] for i in range(chunks)]
+    params = keras.ops.convert_to_tensor(np.broadcast_to(vector, (NUM_SAMPLES // chunks, 1, 1, vector.shape[-1])))
+    draws = [to_numpy(head.sample(params, seed=seed * 1000 + i))[:, 0, 0, :] for i in range(chunks)]
     return np.concatenate(draws)
 
 
@@ -363,6 +373,7 @@ def assert_close_to_exact(samples_hist, probs, exact_hist, margin=0.003):
 GREY_MIXTURE = mixture_vector([0.5, 0.0, -0.3], [[-0.97, -0.2, 0.55]], [[-4.6, -4.4, -4.8]])
 
 
+@pytest.mark.contract
 def test_grey_mixture_sampler_matches_log_prob():
     head = pl.DiscretizedLogisticMixture(3, 1)
     probs = np.exp(grey_table(head, GREY_MIXTURE[None])[0].astype(np.float64))
@@ -379,6 +390,7 @@ def test_grey_mixture_sampler_matches_log_prob():
     assert total_variation(shifted, probs) > 0.1
 
 
+@pytest.mark.contract
 def test_categorical_sampler_matches_log_prob():
     head = pl.Categorical(1)
     vector = np.random.default_rng(4).normal(scale=3.0, size=256).astype(np.float32)
@@ -390,6 +402,7 @@ def test_categorical_sampler_matches_log_prob():
     assert assert_close_to_exact(hist, probs, exact) < 0.02
 
 
+@pytest.mark.contract
 def test_categorical_rgb_sampler_matches_log_prob_per_channel():
     head = pl.Categorical(3)
     logits = np.random.default_rng(5).normal(scale=3.0, size=(3, 256)).astype(np.float32)
@@ -398,13 +411,14 @@ def test_categorical_rgb_sampler_matches_log_prob_per_channel():
     for c in range(3):
         images = np.zeros((256, 1, 1, 3), np.uint8)
         images[:, 0, 0, c] = VALUES
-        lp = head.log_prob(images, np.tile(logits.reshape(-1), (256, 1, 1, 1))).numpy()[:, 0, 0]
+        lp = to_numpy(head.log_prob(images, np.tile(logits.reshape(-1), (256, 1, 1, 1))))[:, 0, 0]
         probs = np.exp(lp - logsumexp64(lp))
         hist = np.bincount(samples[:, c], minlength=256)
         exact = np.bincount(rng.choice(256, NUM_SAMPLES, p=probs), minlength=256)
         assert_close_to_exact(hist, probs, exact)
 
 
+@pytest.mark.contract
 def test_rgb_mixture_sampler_matches_log_prob_with_coupling(rgb_moderate_table):
     head = pl.DiscretizedLogisticMixture(2, 3)
     joint = np.exp(rgb_moderate_table.astype(np.float64))
@@ -439,13 +453,14 @@ def test_rgb_mixture_sampler_matches_log_prob_with_coupling(rgb_moderate_table):
     assert total_variation(b_ignoring_rg, rgb) > 0.1
 
 
+@pytest.mark.contract
 def test_sampler_puts_far_means_in_edge_bins():
     head = pl.DiscretizedLogisticMixture(1, 3)
     vectors = np.stack([
         mixture_vector([0.0], [[1e3], [-1e3], [30.0]], [[-7.0], [-100.0], [0.0]], [[0.0], [0.0], [0.0]]),
         mixture_vector([0.0], [[-50.0], [0.0], [0.0]], [[-7.0], [-7.0], [-7.0]], [[50.0], [50.0], [50.0]]),
     ])
-    s = head.sample(vectors[:, None, None, :], seed=3).numpy()[:, 0, 0]
+    s = to_numpy(head.sample(vectors[:, None, None, :], seed=3))[:, 0, 0]
     np.testing.assert_array_equal(s[0], [255, 0, 255])
     # R is 0 (x = -1); G = 0 + tanh(50) * (-1) -> 0; B = 0 + 1 * (-1) + 1 * (-1) -> 0
     np.testing.assert_array_equal(s[1], [0, 0, 0])
@@ -521,17 +536,18 @@ def test_log_scale_clamp_is_applied():
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize("head", [pl.DiscretizedLogisticMixture(3, 3), pl.DiscretizedLogisticMixture(2, 1),
                                   pl.Categorical(3), pl.Categorical(1)], ids=repr)
 def test_head_sample_deterministic_for_a_seed(head):
     params = np.random.default_rng(6).normal(size=(4, 5, 5, head.num_params)).astype(np.float32)
-    a = head.sample(params, seed=42).numpy()
-    b = head.sample(params, seed=42).numpy()
-    c = head.sample(params, seed=43).numpy()
+    a = to_numpy(head.sample(params, seed=42))
+    b = to_numpy(head.sample(params, seed=42))
+    c = to_numpy(head.sample(params, seed=43))
     assert a.dtype == np.uint8 and a.shape == (4, 5, 5, head.channels)
     np.testing.assert_array_equal(a, b)
     assert (a != c).any()
-    np.testing.assert_array_equal(head.sample(params, seed=tf.constant([42, 0])).numpy(), a)
+    np.testing.assert_array_equal(to_numpy(head.sample(params, seed=keras.ops.convert_to_tensor([42, 0]))), a)
 
 
 def test_head_errors_name_the_problem():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CHANNELS, IMAGE_SIZE, MODEL_KEYS, SMALL_CONFIGS, finite, grads_finite, random_images
+from conftest import CHANNELS, IMAGE_SIZE, MODEL_KEYS, SMALL_CONFIGS, finite, grads_finite, random_images, to_numpy
 
 import pixelcnn_lib as pl
 from pixelcnn_lib.distributions import to_unit_range
@@ -40,6 +40,7 @@ def change_pixel(image, k):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.contract
 @ALL_MODELS
 def test_changing_a_pixel_leaves_earlier_log_probs_unchanged(small_model, key, channels):
     model = small_model(key, channels)
@@ -189,6 +190,7 @@ def test_blind_spot_of_masked_convolutions(gradients):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize("key", MODEL_KEYS)
 def test_all_256_values_of_a_pixel_sum_to_one(small_model, key):
     model = small_model(key, 1)
@@ -266,6 +268,7 @@ def test_dropout_is_active_in_training_only(small_model, key):
     assert not np.allclose(model(x, training=True).numpy(), model(x, training=False).numpy())
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize("key,channels", [("pixelcnn", 3), ("pixelsnail_original", 1), ("pixelsnail_multihead", 3)])
 def test_log_prob_agrees_with_the_head(small_model, key, channels):
     model = small_model(key, channels)
@@ -276,7 +279,7 @@ def test_log_prob_agrees_with_the_head(small_model, key, channels):
     assert np.all(per_pixel <= 1e-6)
     np.testing.assert_allclose(total, per_pixel.sum(axis=(1, 2)), rtol=1e-5)
     np.testing.assert_allclose(pl.log_prob(model, images, batch_size=2), total, rtol=1e-5)
-    direct = model.head.log_prob(images, model(to_unit_range(images), training=False)).numpy()
+    direct = to_numpy(model.head.log_prob(images, model(to_unit_range(images), training=False)))
     np.testing.assert_allclose(per_pixel, direct, rtol=1e-5, atol=1e-5)
 
 

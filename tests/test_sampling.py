@@ -5,16 +5,17 @@ probabilities, clear errors.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from conftest import IMAGE_SIZE, build_small, random_images, total_variation
+from conftest import IMAGE_SIZE, build_small, random_images, to_numpy, total_variation
 
 import pixelcnn_lib as pl
 
 H = W = IMAGE_SIZE
 
 
+@pytest.mark.contract
 def test_sample_is_deterministic_for_a_seed(small_model):
     model = small_model("pixelsnail_original", 1)
     a = pl.sample(model, 3, seed=5)
@@ -27,6 +28,7 @@ def test_sample_is_deterministic_for_a_seed(small_model):
     assert len(np.unique(a)) > 20, "samples should use many grey levels"
 
 
+@pytest.mark.contract
 def test_rgb_sampling_is_deterministic_for_a_seed(small_model):
     """The 256-way RGB model draws each colour in its own pass; still one seed, one result."""
     model = small_model("pixelcnn", 3)
@@ -40,6 +42,7 @@ def test_rgb_sampling_is_deterministic_for_a_seed(small_model):
     assert len(np.unique(a[~known])) > 20
 
 
+@pytest.mark.contract
 def test_complete_keeps_known_pixels_and_fills_the_rest(small_model):
     model = small_model("gated_pixelcnn", 3)
     images = random_images(2, (H, W, 3), seed=31)
@@ -58,6 +61,7 @@ def test_complete_keeps_known_pixels_and_fills_the_rest(small_model):
     np.testing.assert_array_equal(pl.complete(model, images, np.ones((2, H, W), bool)), images)
 
 
+@pytest.mark.contract
 def test_complete_conditions_on_earlier_pixels_only(small_model):
     """Changing a known pixel at raster position q leaves every sample before q
     unchanged (same seed) and changes samples after it."""
@@ -75,6 +79,7 @@ def test_complete_conditions_on_earlier_pixels_only(small_model):
     assert (a[q + 1:] != b[q + 1:]).any()
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize("key,channels", [("gated_pixelcnn", 1), ("pixelsnail_original", 1), ("pixelcnn", 3),
                                           ("pixelcnn_mixture", 1)])
 def test_completed_pixel_follows_the_model_probabilities(key, channels):
@@ -100,7 +105,7 @@ def test_completed_pixel_follows_the_model_probabilities(key, channels):
             p = np.exp(lp - lp.max())
             return p / p.sum()
         # 256-way RGB: read the R and G logits of the pixel directly
-        logits = model(pl.distributions.to_unit_range(batch), training=False).numpy()[:, i, j].astype(np.float64)
+        logits = to_numpy(model(pl.distributions.to_unit_range(batch), training=False))[:, i, j].astype(np.float64)
 
         def softmax(z):
             e = np.exp(z - z.max(axis=-1, keepdims=True))
@@ -151,16 +156,17 @@ class RuleModel:
         self.head = pl.Categorical(channels)
 
     def __call__(self, x, training=False):
-        v = tf.cast(tf.round((x + 1.0) * 127.5), tf.int32)
+        ops = keras.ops
+        v = ops.cast(ops.round((x + 1.0) * 127.5), "int32")
         r = v[..., 0]
-        left = tf.pad(r[:, :, :-1], [[0, 0], [0, 0], [1, 0]])
+        left = ops.pad(r[:, :, :-1], [[0, 0], [0, 0], [1, 0]])
         h, w, c = self.image_shape
-        above = tf.pad(r[:, :-1, w - 1:], [[0, 0], [1, 0], [0, w - 1]])  # (i - 1, w - 1) at column 0
-        col = tf.range(w)[None, None, :]
-        row = tf.range(h)[:, None][None]
-        target = tf.where(col > 0, left + 1, tf.where(row > 0, above + 7, tf.zeros_like(r))) % 256
+        above = ops.pad(r[:, :-1, w - 1:], [[0, 0], [1, 0], [0, w - 1]])  # (i - 1, w - 1) at column 0
+        col = ops.arange(w)[None, None, :]
+        row = ops.arange(h)[:, None][None]
+        target = ops.where(col > 0, left + 1, ops.where(row > 0, above + 7, ops.zeros_like(r))) % 256
         targets = [target] if c == 1 else [target, r, (v[..., 1] + 1) % 256]
-        return tf.concat([30.0 * tf.one_hot(t, 256) for t in targets], axis=-1)
+        return ops.concatenate([30.0 * ops.one_hot(t, 256) for t in targets], axis=-1)
 
 
 def apply_rule(image, known):
@@ -179,6 +185,7 @@ def apply_rule(image, known):
     return out.astype(np.uint8)
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize("channels", [1, 3])
 def test_sampling_follows_raster_order_and_colour_order(channels):
     model = RuleModel(5, channels)

@@ -6,8 +6,9 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from .. import backend
 from .. import layers as L
 
 
@@ -26,7 +27,8 @@ class AutoregressiveModel(keras.Model):
     ``keras.models.load_model("m.keras")`` round-trip (``get_config``).
 
     Subclasses set ``model_name``, ``defaults`` (their published CIFAR-10
-    configuration) and implement ``forward(x, training)``.
+    configuration) and implement ``network(x, training)`` (not ``forward``, which on the PyTorch backend is
+    ``torch.nn.Module``'s own and would bypass ``call``).
     """
 
     model_name = None
@@ -54,17 +56,17 @@ class AutoregressiveModel(keras.Model):
             raise ValueError(f"{self.model_name} expects images of shape (batch, H, W, C), got {tuple(x.shape)}")
         if shape != self.image_shape:
             raise ValueError(f"{self.model_name} was built for images of shape {self.image_shape}, got {shape}")
-        dtype = tf.as_dtype(x.dtype)
-        if dtype == tf.uint8:
+        dtype = backend.dtype_name(x)
+        if dtype == "uint8":
             from ..distributions import to_unit_range
 
             x = to_unit_range(x)
-        elif not dtype.is_floating:
+        elif not dtype.startswith(("float", "bfloat")):
             raise TypeError(
-                f"{self.model_name} takes uint8 images or float images scaled to [-1, 1], got dtype {dtype.name}; "
+                f"{self.model_name} takes uint8 images or float images scaled to [-1, 1], got dtype {dtype}; "
                 "convert other integer images to uint8 (values 0..255) first"
             )
-        return self.forward(tf.cast(x, tf.float32), training=training)
+        return self.network(ops.cast(x, "float32"), training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The loss of ``fit`` and ``evaluate``: the negative log-likelihood of the uint8 images ``x`` in bits per
@@ -72,12 +74,12 @@ class AutoregressiveModel(keras.Model):
         are their own targets."""
         if y is not None:
             raise ValueError(f"{self.model_name} is trained on the images alone: fit(images), not fit(images, y)")
-        if tf.as_dtype(x.dtype) != tf.uint8:
+        if backend.dtype_name(x) != "uint8":
             raise TypeError(f"fit and evaluate take uint8 images (their values are the targets), got {x.dtype}")
         log_prob = self.head.log_prob(x, y_pred)  # (B, H, W) nats
         dims = float(np.prod(self.image_shape))
-        loss = -tf.reduce_mean(tf.reduce_sum(log_prob, axis=[1, 2])) / (dims * math.log(2.0))
-        return loss + tf.add_n(self.losses) if self.losses else loss
+        loss = -ops.mean(ops.sum(log_prob, axis=[1, 2])) / (dims * math.log(2.0))
+        return loss + sum(self.losses) if self.losses else loss
 
     def get_config(self):
         return self.config
@@ -91,18 +93,18 @@ class AutoregressiveModel(keras.Model):
             raise ValueError(f"{cls.__name__} cannot be built from the config of {config.get('model')!r}")
         return model_from_config(config)
 
-    def forward(self, x, training):
+    def network(self, x, training):
         raise NotImplementedError
 
     # cached sampling: a model that sets ``cached_sampling = True`` writes its forward pass a second time,
-    # at one position, beside ``forward``: ``start_sampling`` makes its layers' caches, ``sample_row`` (for
+    # at one position, beside ``network``: ``start_sampling`` makes its layers' caches, ``sample_row`` (for
     # streams that depend on rows above only) runs once at the start of each image row, ``sample_step``
     # draws one (sub-)pixel. ``pixelcnn_lib.cached_sampling`` compiles them and drives them.
 
     cached_sampling = False
 
     def start_sampling(self, batch):
-        """The sampling caches (``layers.Caches``) for ``batch`` images."""
+        """The sampling caches (``sampling_caches.Caches``) for ``batch`` images."""
         raise NotImplementedError(f"{self.model_name} has no cached sampler")
 
     def sample_row(self, caches, canvas, i, variant=0):
@@ -119,7 +121,7 @@ class AutoregressiveModel(keras.Model):
 
 def pad_with_ones(x):
     """Append a channel of ones, so zero padding is distinguishable from black pixels."""
-    return tf.concat([x, tf.ones_like(x[..., :1])], axis=-1)
+    return ops.concatenate([x, ops.ones_like(x[..., :1])], axis=-1)
 
 
 def data_dependent_init(model, images):
@@ -147,5 +149,6 @@ def data_dependent_init(model, images):
         for layer in targets:
             layer.init_pending = False
     if pending:
-        raise RuntimeError(f"data-dependent init did not reach layers {pending}; call it outside tf.function")
+        raise RuntimeError(f"data-dependent init did not reach layers {pending}; "
+                           "call it eagerly, outside a compiled function")
     return len(targets)

@@ -11,7 +11,8 @@ residual. For RGB, the horizontal stack's masks and gates keep R, G, B channel
 groups so each sub-pixel only sees the channels before it.
 """
 
-import tensorflow as tf
+import numpy as np
+from keras import ops
 
 from .. import layers as L
 from ..distributions import Categorical, to_unit_range
@@ -45,7 +46,7 @@ class GatedPixelCNN(AutoregressiveModel):
     def stacks(self, x):
         """The vertical and horizontal stacks after every layer: [(v, h), ...], each (B, H, W, filters).
 
-        ``x``: float32 images in [-1, 1]. ``forward`` reads the horizontal
+        ``x``: float32 images in [-1, 1]. ``network`` reads the horizontal
         stack of the last layer; chapter 4 looks at all of them.
         """
         v, h, outputs = x, x, []
@@ -60,12 +61,12 @@ class GatedPixelCNN(AutoregressiveModel):
             outputs.append((v, h))
         return outputs
 
-    def forward(self, x, training):
+    def network(self, x, training):
         _, h = self.stacks(x)[-1]
-        return self.out2(tf.nn.relu(self.out1(tf.nn.relu(h))))
+        return self.out2(ops.relu(self.out1(ops.relu(h))))
 
     def receptive_spec(self):
-        """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``forward``."""
+        """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``network``."""
         steps = []
         for i, (v_conv, h_conv, link, h_out) in enumerate(zip(self.v_convs, self.h_convs, self.links, self.h_outs)):
             title = f"layer {i + 1}"
@@ -91,38 +92,40 @@ class GatedPixelCNN(AutoregressiveModel):
     def start_sampling(self, batch):
         """Caches: the vertical stack by rows, the horizontal one by positions, each layer's v_pre for a row."""
         h, w, _ = self.image_shape
-        caches = L.Caches()
+        from .. import sampling_caches as C  # cached sampling is TensorFlow's speed path
+
+        caches = C.Caches()
         for conv in self.v_convs:
             conv.start_cache(caches, batch, h, w, by="row")
         for layer in (*self.h_convs, *self.links, *self.h_outs, self.out1, self.out2):
             layer.start_cache(caches, batch, h, w)
-        v_pre = tf.zeros((w, len(self.v_convs), batch, 2 * self.hparams["filters"]))
-        caches.add("v_pre", tf.Variable(v_pre, trainable=False))
+        v_pre = np.zeros((w, len(self.v_convs), batch, 2 * self.hparams["filters"]), np.float32)
+        caches.add("v_pre", C.variable(v_pre))
         return caches
 
     def sample_row(self, caches, canvas, i, variant=0):
         """The vertical stack of ``stacks`` for row i (it sees rows < i only); keeps each layer's v_pre."""
-        above = tf.maximum(i - 1, 0)
-        v = to_unit_range(canvas[:, above]) * tf.cast(i > 0, tf.float32)
+        above = ops.maximum(i - 1, 0)
+        v = to_unit_range(canvas[:, above]) * ops.cast(i > 0, "float32")
         outputs = []
         for k, v_conv in enumerate(self.v_convs):
             if k == 0:  # the first layer must not see the current row: its output at row i - 1, or zeros
-                v_pre = v_conv.step(caches, v, above) * tf.cast(i > 0, tf.float32)
+                v_pre = v_conv.step(caches, v, above) * ops.cast(i > 0, "float32")
             else:
                 v_pre = v_conv.step(caches, v, i)
             v = L.gated_activation(v_pre)
             outputs.append(v_pre)
-        caches["v_pre"].assign(tf.transpose(tf.stack(outputs), [2, 0, 1, 3]))  # (W, layers, B, 2F)
+        caches["v_pre"].assign(ops.transpose(ops.stack(outputs), [2, 0, 1, 3]))  # (W, layers, B, 2F)
 
     def sample_step(self, caches, canvas, i, j, update, seed, variant=0):
-        """The horizontal stack of ``stacks`` and the head of ``forward`` at (i, j)."""
+        """The horizontal stack of ``stacks`` and the head of ``network`` at (i, j)."""
         h = to_unit_range(canvas[:, i, j, :])
         v_pres = caches["v_pre"].sparse_read(j[None])[0]  # (layers, B, 2F)
         for k, (h_conv, link, h_out) in enumerate(zip(self.h_convs, self.links, self.h_outs)):
             h_pre = h_conv.step(caches, h, i, j) + link.step(caches, v_pres[k])
             h_new = h_out.step(caches, L.gated_activation(h_pre, self.groups))
             h = h_new if k == 0 else h + h_new
-        params = self.out2.step(caches, tf.nn.relu(self.out1.step(caches, tf.nn.relu(h))))
+        params = self.out2.step(caches, ops.relu(self.out1.step(caches, ops.relu(h))))
         pixel = draw_pixel(self.head, params, canvas, i, j, update, seed)
         # later positions read this pixel through the first (type-A) layer: store its new value
         caches[self.h_convs[0]].write(i, j, to_unit_range(pixel))

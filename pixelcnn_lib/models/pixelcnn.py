@@ -13,7 +13,7 @@ output at a pixel sees earlier pixels only.
 """
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from .. import layers as L
 from ..distributions import Categorical, DiscretizedLogisticMixture
@@ -49,16 +49,16 @@ class PixelCNN(AutoregressiveModel):
         self.out1 = masked(head_filters, 1, "B")
         self.out2 = masked(self.head.num_params, 1, "B")
 
-    def forward(self, x, training):
+    def network(self, x, training):
         h = self.first(x)
         for reduce, spatial, expand in self.blocks:
-            r = reduce(tf.nn.relu(h))
-            r = spatial(tf.nn.relu(r))
-            h = h + expand(tf.nn.relu(r))
-        return self.out2(tf.nn.relu(self.out1(tf.nn.relu(h))))
+            r = reduce(ops.relu(h))
+            r = spatial(ops.relu(r))
+            h = h + expand(ops.relu(r))
+        return self.out2(ops.relu(self.out1(ops.relu(h))))
 
     def receptive_spec(self):
-        """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``forward``."""
+        """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``network``."""
         k = kernel_name(self.first)
         steps = [[Link("h", "x", self.first.footprint(), f"masked {k}, type A", "layer 1")]]
         for i, (reduce, spatial, expand) in enumerate(self.blocks):

@@ -10,7 +10,7 @@ discretised logistic mixture with RGB coupling. As in openai/pixel-cnn
 ``resnet_nonlinearity`` (default "concat_elu", as in its ``train.py``).
 """
 
-import tensorflow as tf
+from keras import ops
 
 from .. import layers as L
 from ..distributions import DiscretizedLogisticMixture, to_unit_range
@@ -58,7 +58,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         self.up_ul_sample = [L.DownRightShiftedConv2DTranspose(f) for _ in range(levels - 1)]
         self.out = L.NetworkInNetwork(self.head.num_params)
 
-    def forward(self, x, training):
+    def network(self, x, training):
         x = pad_with_ones(x)
         u = L.down_shift(self.u_in(x))
         ul = L.down_shift(self.ul_in_down(x)) + L.right_shift(self.ul_in_right(x))
@@ -79,11 +79,11 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         for level in range(self.levels):  # down pass: 8 -> 16 -> 32, consuming the skips
             for u_block, ul_block in zip(self.dn_u[level], self.dn_ul[level]):
                 u = u_block(u, aux=us.pop(), training=training)
-                ul = ul_block(ul, aux=tf.concat([u, uls.pop()], -1), training=training)
+                ul = ul_block(ul, aux=ops.concatenate([u, uls.pop()], -1), training=training)
             if level < last:
                 u = self.up_u_sample[level](u)
                 ul = self.up_ul_sample[level](ul)
-        return self.out(tf.nn.elu(ul))
+        return self.out(ops.elu(ul))
 
     def receptive_spec(self):
         """PixelCNN++ has none: it changes resolution on the way, which offsets cannot describe."""
@@ -105,25 +105,27 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         h, w, _ = self.image_shape
         last, f = self.levels - 1, self.hparams["filters"]
         size = [(h >> r, w >> r) for r in range(self.levels)]
-        caches = L.Caches()
+        from .. import sampling_caches as C  # cached sampling is TensorFlow's speed path
+
+        caches = C.Caches()
         self.u_in.start_cache(caches, batch, h, w, by="row")
         self.ul_in_down.start_cache(caches, batch, h, w)
         self.ul_in_right.start_cache(caches, batch, h, w)
         for r in range(self.levels):
             for k, block in enumerate(self.up_u[r]):  # the u stream's outputs, read by the ul stream
                 block.start_cache(caches, batch, *size[r], by="row")
-                caches.add(("up_u", r, k), L.GridMap(batch, *size[r], f))
+                caches.add(("up_u", r, k), C.GridMap(batch, *size[r], f))
             for k, block in enumerate(self.dn_u[last - r]):
                 block.start_cache(caches, batch, *size[r], by="row")
-                caches.add(("dn_u", r, k), L.GridMap(batch, *size[r], f))
+                caches.add(("dn_u", r, k), C.GridMap(batch, *size[r], f))
             for block in self.up_ul[r] + self.dn_ul[last - r]:
                 block.start_cache(caches, batch, *size[r])
             if r < last:
                 self.down_u_sample[r].start_cache(caches, batch, *size[r], by="row")
                 self.down_ul_sample[r].start_cache(caches, batch, *size[r])
             if r > 0:  # the down pass's result at a coarse level, read by the transposed convolution above it
-                caches.add(("u", r), L.GridMap(batch, *size[r], f))
-                caches.add(("ul", r), L.GridMap(batch, *size[r], f))
+                caches.add(("u", r), C.GridMap(batch, *size[r], f))
+                caches.add(("ul", r), C.GridMap(batch, *size[r], f))
         self.out.start_cache(caches, batch, h, w)
         return caches
 
@@ -135,10 +137,10 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         return r
 
     def sample_row(self, caches, canvas, i, variant=0):
-        """The u stream of ``forward`` for image row i: row i >> r of every level r <= ``variant``."""
+        """The u stream of ``network`` for image row i: row i >> r of every level r <= ``variant``."""
         last = self.levels - 1
-        above = tf.maximum(i - 1, 0)
-        shown = tf.cast(i > 0, tf.float32)  # the down_shift: row 0 sees zeros
+        above = ops.maximum(i - 1, 0)
+        shown = ops.cast(i > 0, "float32")  # the down_shift: row 0 sees zeros
         x = pad_with_ones(to_unit_range(canvas[:, above])) * shown
         u = self.u_in.step(caches, x, above) * shown
         us = [[u]] + [[] for _ in range(last)]
@@ -167,10 +169,10 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 caches[("u", r)].write_row(a, u)
 
     def sample_step(self, caches, canvas, i, j, update, seed, variant=0):
-        """The ul stream of ``forward`` at (i >> r, j >> r) for every level r <= ``variant``; draws pixel (i, j)."""
+        """The ul stream of ``network`` at (i >> r, j >> r) for every level r <= ``variant``; draws pixel (i, j)."""
         last = self.levels - 1
-        above = caches[self.ul_in_down].conv_at(tf.maximum(i - 1, 0), j) * tf.cast(i > 0, tf.float32)
-        left = caches[self.ul_in_right].conv_at(i, tf.maximum(j - 1, 0)) * tf.cast(j > 0, tf.float32)
+        above = caches[self.ul_in_down].conv_at(ops.maximum(i - 1, 0), j) * ops.cast(i > 0, "float32")
+        left = caches[self.ul_in_right].conv_at(i, ops.maximum(j - 1, 0)) * ops.cast(j > 0, "float32")
         ul = above + left
         uls = [[ul]] + [[] for _ in range(last)]
         for r in range(variant + 1):  # up pass
@@ -192,10 +194,10 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 ul = self.up_ul_sample[last - 1 - r](coarse)[:, a % 2, b % 2]
             for k, ul_block in enumerate(self.dn_ul[last - r]):
                 u = caches[("dn_u", r, k)].read(a, b)
-                ul = ul_block.step(caches, ul, a, b, aux=tf.concat([u, uls[r].pop()], -1))
+                ul = ul_block.step(caches, ul, a, b, aux=ops.concatenate([u, uls[r].pop()], -1))
             if r > 0:
                 caches[("ul", r)].write(a, b, ul)
-        params = self.out.step(caches, tf.nn.elu(ul))
+        params = self.out.step(caches, ops.elu(ul))
         pixel = draw_pixel(self.head, params, canvas, i, j, update, seed)
         padded = pad_with_ones(to_unit_range(pixel))
         caches[self.ul_in_down].write(i, j, padded)

@@ -31,7 +31,7 @@ defaults to ``elu`` in the reference ``train.py``, and its CIFAR-10 command
 keeps it); ``nonlinearity="concat_elu"`` gives PixelCNN++'s.
 """
 
-import tensorflow as tf
+from keras import ops
 
 from .. import layers as L
 from ..distributions import DiscretizedLogisticMixture, to_unit_range
@@ -70,7 +70,7 @@ class PixelSNAIL(AutoregressiveModel):
         self.merges = [block(L.NetworkInNetwork, has_aux=True) for _ in range(depth)]
         self.out = L.NetworkInNetwork(self.head.num_params)
 
-    def forward(self, x, training):
+    def network(self, x, training):
         padded = pad_with_ones(x)
         ul = L.down_shift(self.in_down(padded)) + L.right_shift(self.in_right(padded))
         for resnets, attention, merge in zip(self.resnets, self.attentions, self.merges):
@@ -78,10 +78,10 @@ class PixelSNAIL(AutoregressiveModel):
                 ul = block(ul, training=training)
             mixed = attention(ul, x, training=training)
             ul = merge(ul, aux=mixed, training=training)
-        return self.out(tf.nn.elu(ul))
+        return self.out(ops.elu(ul))
 
     def receptive_spec(self):
-        """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``forward``."""
+        """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``network``."""
         down = shift(self.in_down.footprint(), -1, 0)
         right = shift(self.in_right.footprint(), 0, -1)
         steps = [[
@@ -106,19 +106,21 @@ class PixelSNAIL(AutoregressiveModel):
 
     def start_sampling(self, batch):
         h, w, _ = self.image_shape
-        caches = L.Caches()
+        from .. import sampling_caches as C  # cached sampling is TensorFlow's speed path
+
+        caches = C.Caches()
         for layer in (self.in_down, self.in_right, *sum(self.resnets, []), *self.attentions, *self.merges, self.out):
             layer.start_cache(caches, batch, h, w)
         return caches
 
     def sample_step(self, caches, canvas, i, j, update, seed, variant=0):
-        """``forward`` at pixel (i, j) alone, from the caches; then the drawn pixel enters them."""
+        """``network`` at pixel (i, j) alone, from the caches; then the drawn pixel enters them."""
         h, w, _ = self.image_shape
         p = i * w + j
         background = L.coordinate_channels_at(i, j, h, w, canvas.shape[0])
         # the input convolutions' outputs one row up and one pixel left (down_shift, right_shift)
-        above = caches[self.in_down].conv_at(tf.maximum(i - 1, 0), j) * tf.cast(i > 0, tf.float32)
-        left = caches[self.in_right].conv_at(i, tf.maximum(j - 1, 0)) * tf.cast(j > 0, tf.float32)
+        above = caches[self.in_down].conv_at(ops.maximum(i - 1, 0), j) * ops.cast(i > 0, "float32")
+        left = caches[self.in_right].conv_at(i, ops.maximum(j - 1, 0)) * ops.cast(j > 0, "float32")
         ul = above + left
         features = []
         for resnets, attention, merge in zip(self.resnets, self.attentions, self.merges):
@@ -127,7 +129,7 @@ class PixelSNAIL(AutoregressiveModel):
             features.append(ul)
             mixed = attention.step(caches, ul, background, p)
             ul = merge.step(caches, ul, aux=mixed)
-        params = self.out.step(caches, tf.nn.elu(ul))
+        params = self.out.step(caches, ops.elu(ul))
         pixel = draw_pixel(self.head, params, canvas, i, j, update, seed)
 
         # the pixel enters the caches: the padded input, then the keys and values
