@@ -12,10 +12,12 @@ the two networks compute the same function class with different amounts of
 arithmetic, and TFP counts the masked-out entries in its parameters.
 
 Each round runs one compiled Adam step of each model on the same batch,
-alternating, so all see the same machine load. This library's model runs
-twice: with float32 convolutions (TFP's precision) and with bfloat16 ones
-(``conv_precision``: mixed precision, everything but the convolutions stays
-float32). FLOPs per step come from TensorFlow's graph profiler on this
+alternating, so all see the same machine load. This library's step is the
+one ``fit`` runs (the compiled model's ``train_step``: Keras's Adam and the
+model's ``compute_loss``). It runs twice: with float32 convolutions (TFP's
+precision) and with bfloat16 ones (``conv_precision``: mixed precision,
+everything but the convolutions stays float32); ``--xla`` adds both with the
+step XLA-compiled (``jit_compile``). FLOPs per step come from TensorFlow's graph profiler on this
 library's compiled step (the profiler cannot see inside the nested functions
 of TFP's tf_keras layers, so TFP's FLOP/s are not reported); the peak is the
 best float32 matrix-multiply rate measured on this machine.
@@ -35,7 +37,7 @@ import tensorflow as tf
 
 import pixelcnn_lib as pl
 from pixelcnn_lib.layers import conv_precision
-from pixelcnn_lib.training import TrainConfig, make_optimizer, nll_bits_per_dim
+from pixelcnn_lib.training import TrainConfig, make_optimizer
 
 try:
     import tensorflow_probability as tfp
@@ -86,19 +88,24 @@ def tfp_step_fn(image_shape):
     return step, dist
 
 
-def ours_step_fn(image_shape, precision="float32"):
+def ours_step_fn(image_shape, precision="float32", xla=False):
+    """This library's training step as ``fit`` runs it: the compiled model's ``train_step`` (Keras's Adam, the
+    model's ``compute_loss``) in one ``tf.function``, XLA-compiled when ``xla``."""
     model = pl.build_model("pixelcnn_pp", image_shape, filters=32, depth=1, levels=2, num_mixtures=5, dropout=0.3)
-    optimizer = make_optimizer(TrainConfig(steps=1), 1)
-    variables = model.trainable_variables
+    model.compile(optimizer=make_optimizer(TrainConfig(steps=1), 1), jit_compile=xla)
+    train_step = tf.function(lambda images: model.train_step(images)["loss"], jit_compile=xla)
 
-    @tf.function
     def step(images):
-        with tf.GradientTape() as tape, conv_precision(precision):
-            loss = nll_bits_per_dim(model, images, training=True)
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
+        with conv_precision(precision):  # read when the step is traced
+            return train_step(images)
 
+    step.get_concrete_function = lambda spec: _traced(train_step, spec, precision)
     return step, model
+
+
+def _traced(function, spec, precision):
+    with conv_precision(precision):
+        return function.get_concrete_function(spec)
 
 
 def main():
@@ -107,6 +114,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"],
                         help="convolution precisions of this library's model to measure (TFP runs float32)")
+    parser.add_argument("--xla", action="store_true", help="also measure each precision with the step XLA-compiled")
     args = parser.parse_args()
     shape = (32, 32, 3)
     rng = np.random.default_rng(0)
@@ -116,14 +124,16 @@ def main():
     tfp_step(batches[0]).numpy()  # builds TFP's network lazily
     steps = {"tfp": tfp_step}
     models = {}
-    for precision in args.precisions:
-        steps[precision], models[precision] = ours_step_fn(shape, precision)
-        pl.data_dependent_init(models[precision], batches[0])
+    variants = [(p, False) for p in args.precisions] + ([(p, True) for p in args.precisions] if args.xla else [])
+    for precision, xla in variants:
+        name = precision + (" + XLA" if xla else "")
+        steps[name], models[name] = ours_step_fn(shape, precision, xla)
+        pl.data_dependent_init(models[name], batches[0])
     for step in steps.values():
         step(batches[1]).numpy()  # trace and warm up
     tfp_params = sum(int(np.prod(v.shape)) for v in dist.trainable_variables)
     spec = tf.TensorSpec((args.batch, *shape), tf.uint8)
-    flops = {p: graph_flops(steps[p].get_concrete_function(spec)) for p in args.precisions}
+    flops = {name: graph_flops(steps[name].get_concrete_function(spec)) for name in models}
     times = {name: [] for name in steps}
     for batch in batches[2:]:
         for name, step in steps.items():

@@ -55,6 +55,26 @@ def is_concrete(t=None) -> bool:
     return True
 
 
+def replicas_in_sync() -> int:
+    """How many replicas each compute a share of the current step: the ``tf.distribute`` strategy's, else 1."""
+    if name() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def across_workers(model) -> bool:
+    """Whether ``model`` trains under TensorFlow's ``MultiWorkerMirroredStrategy`` with a cluster of workers."""
+    if name() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    strategy = model.distribute_strategy
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and bool(strategy.cluster_resolver.cluster_spec().as_dict()))
+
+
 def seed_pair(seed):
     """An int or a length-2 int tensor -> the int32 pair the stateless draws take."""
     if isinstance(seed, (int, np.integer)):

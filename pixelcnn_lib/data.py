@@ -244,6 +244,53 @@ def convert_channels(images, channels):
     raise ValueError(f"channels must be 1 or 3, got {channels!r}")
 
 
+def epoch_order(num_images, seed, epoch, shuffle=True):
+    """The order in which epoch ``epoch`` visits the images: a permutation seeded by (seed, epoch) alone."""
+    return np.random.default_rng([seed, epoch]).permutation(num_images) if shuffle else np.arange(num_images)
+
+
+def _epoch_seed(seed, epoch):
+    return (seed * 100003 + epoch) % (2**31 - 1)
+
+
+def _flip_half(image, flip_seed, position):
+    """The image mirrored left-right with probability 1/2, decided by (flip_seed, position) alone."""
+    heads = tf.random.stateless_uniform([], seed=tf.stack([flip_seed, tf.cast(position, tf.int32)])) < 0.5
+    return tf.where(heads, image[:, ::-1], image)
+
+
+def training_batches(images, batch_size, first_step, num_steps, flip=False, seed=0):
+    """The batches of steps ``first_step`` .. ``first_step + num_steps - 1`` of a training run, as ``tf.data``.
+
+    A run goes through the images epoch after epoch, each epoch in its own
+    seeded order (``epoch_order``) with its last partial batch dropped: step
+    s is batch s of ``make_dataset(..., epoch=e)`` chained over e. Starting
+    at ``first_step`` builds only what is left, so a resumed run sees exactly
+    the batches it was about to see. Yields uint8 (batch_size, H, W, C).
+    """
+    images = np.asarray(images)
+    per_epoch = len(images) // batch_size
+    if per_epoch < 1:
+        raise ValueError(f"batch_size {batch_size} is larger than the data set ({len(images)} images)")
+    first_epoch, last_epoch = first_step // per_epoch, (first_step + num_steps - 1) // per_epoch
+    used = per_epoch * batch_size
+    order = np.concatenate([epoch_order(len(images), seed, e)[:used] for e in range(first_epoch, last_epoch + 1)])
+    flip_seeds = np.repeat([_epoch_seed(seed, e) for e in range(first_epoch, last_epoch + 1)], used)
+    positions = np.tile(np.arange(used), last_epoch - first_epoch + 1)
+    start = (first_step - first_epoch * per_epoch) * batch_size
+    window = slice(start, start + num_steps * batch_size)
+    pixels = tf.constant(images)
+    if flip:
+        ds = tf.data.Dataset.from_tensor_slices((order[window], flip_seeds[window].astype(np.int32),
+                                                 positions[window]))
+        ds = ds.map(lambda i, s, p: _flip_half(tf.gather(pixels, i), s, p), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.batch(batch_size, drop_remainder=True)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(order[window]).batch(batch_size, drop_remainder=True)
+        ds = ds.map(lambda i: tf.gather(pixels, i), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
 def make_dataset(images, batch_size, shuffle=True, flip=False, seed=0, epoch=0, drop_remainder=True):
     """A ``tf.data`` pipeline over uint8 images: shuffle, flip, batch, prefetch.
 
@@ -258,17 +305,12 @@ def make_dataset(images, batch_size, shuffle=True, flip=False, seed=0, epoch=0, 
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     if drop_remainder and len(images) < batch_size:
         raise ValueError(f"batch_size {batch_size} is larger than the data set ({len(images)} images)")
-    epoch_seed = (seed * 100003 + epoch) % (2**31 - 1)
-    if shuffle:  # a numpy permutation: tf.data's shuffle would also depend on TensorFlow's global seed
-        images = images[np.random.default_rng([seed, epoch]).permutation(len(images))]
+    # a numpy permutation: tf.data's shuffle would also depend on TensorFlow's global seed
+    images = images[epoch_order(len(images), seed, epoch, shuffle)]
     ds = tf.data.Dataset.from_tensor_slices(images)
     if flip:
-        flip_seed = epoch_seed
-        ds = ds.enumerate().map(
-            lambda i, x: tf.where(
-                tf.random.stateless_uniform([], seed=[flip_seed, tf.cast(i, tf.int32)]) < 0.5,
-                x[:, ::-1], x),
-            num_parallel_calls=tf.data.AUTOTUNE)
+        flip_seed = _epoch_seed(seed, epoch)
+        ds = ds.enumerate().map(lambda i, x: _flip_half(x, flip_seed, i), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 

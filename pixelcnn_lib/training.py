@@ -1,15 +1,20 @@
-"""Training: maximum likelihood with Adam, learning-rate decay, Polyak (EMA) weights.
+"""Training: maximum likelihood with Adam, learning-rate decay, Polyak (EMA) weights, on Keras's ``fit``.
 
-``train`` runs the whole loop: data-dependent initialisation, compiled training
-steps (optionally XLA), a ``tf.distribute`` strategy (one device by default;
-``MirroredStrategy`` across GPUs or CPU devices; ``TPUStrategy`` on a TPU),
-atomic checkpoints every N steps and at the end, CSV and TensorBoard logs, and
-resumption after a crash at exactly the step, learning rate and data order it
-had reached. The loss is the negative log-likelihood in bits per dimension.
+``train`` runs a whole run: data-dependent initialisation, ``model.compile``
+with Adam (optionally XLA: ``jit_compile``), then ``model.fit`` (the loss is
+the model's ``compute_loss``, bits per dimension) under a ``tf.distribute``
+strategy (one device by default; ``MirroredStrategy`` across GPUs or CPU
+devices; ``MultiWorkerMirroredStrategy``; ``TPUStrategy`` on a TPU), with the
+callbacks below: Polyak averaging, a time limit, a NaN guard, validation,
+atomic checkpoints every N steps and at the end, and CSV and TensorBoard logs
+with sample images. A resumed run continues at exactly the step, learning
+rate, data order and dropout masks it had reached. Each callback works with
+any ``fit`` too, and says in one line why Keras's own does not do its job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -23,9 +28,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
+from . import backend
 from . import checkpoints as ckpt
-from .data import make_dataset, subset_indices
+from .data import subset_indices, training_batches
 from .layers import CONV_PRECISIONS, conv_precision
 from .models import build_model, data_dependent_init
 from .progress import progress_bar
@@ -65,6 +72,7 @@ class TrainConfig:
     flip: bool = False
     xla: bool = False
     conv_precision: str = "float32"  # "bfloat16": mixed precision, convolutions in bfloat16 (see layers.conv_precision)
+    log_samples: int = 4  # images drawn from the averaged weights at the end, shown in TensorBoard; 0: none
 
     def __post_init__(self):
         if self.conv_precision not in CONV_PRECISIONS:
@@ -95,41 +103,6 @@ def steps_per_epoch(num_images, batch_size):
     return steps
 
 
-class FusedAdam(keras.optimizers.Adam):
-    """Keras's Adam, with each variable's update done by one fused kernel.
-
-    Keras updates every variable with about fifteen small element-wise ops;
-    TensorFlow's ``ResourceApplyAdam`` kernel does the same arithmetic in
-    one. The bias-correction powers are computed once per step, not once
-    per variable. The update is Adam's, unchanged:
-    ``m += (g - m)(1 - b1)``, ``v += (g^2 - v)(1 - b2)``,
-    ``w -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``.
-    Anything the fused kernel does not cover (sparse gradients, AMSGrad,
-    other dtypes) takes Keras's own path.
-    """
-
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        step = tf.cast(self.iterations + 1, tf.float32)
-        self._step_powers = (tf.pow(tf.cast(self.beta_1, tf.float32), step),
-                             tf.pow(tf.cast(self.beta_2, tf.float32), step))
-        try:
-            super()._backend_update_step(grads, trainable_variables, learning_rate)
-        finally:
-            self._step_powers = None
-
-    def update_step(self, gradient, variable, learning_rate):
-        powers = getattr(self, "_step_powers", None)
-        dense = isinstance(gradient, tf.Tensor) and gradient.dtype == tf.float32 == variable.dtype
-        if powers is None or not dense or self.amsgrad or not hasattr(variable, "handle"):
-            return super().update_step(gradient, variable, learning_rate)
-        index = self._get_variable_index(variable)
-        m, v = self._momentums[index].value, self._velocities[index].value
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=m.handle, v=v.handle, beta1_power=powers[0], beta2_power=powers[1],
-            lr=tf.cast(learning_rate, tf.float32), beta1=tf.cast(self.beta_1, tf.float32),
-            beta2=tf.cast(self.beta_2, tf.float32), epsilon=tf.cast(self.epsilon, tf.float32), grad=gradient)
-
-
 def learning_rate_schedule(config: TrainConfig, total_steps):
     """The learning rate per step: the papers' exponential decay, or a fixed-budget warm-up + cosine.
 
@@ -148,13 +121,14 @@ def learning_rate_schedule(config: TrainConfig, total_steps):
 
 
 def make_optimizer(config: TrainConfig, total_steps):
-    return FusedAdam(learning_rate_schedule(config, total_steps), beta_1=config.beta_1, beta_2=config.beta_2,
-                     epsilon=config.epsilon)
+    """Keras's Adam with the run's schedule and the papers' betas."""
+    return keras.optimizers.Adam(learning_rate_schedule(config, total_steps), beta_1=config.beta_1,
+                                 beta_2=config.beta_2, epsilon=config.epsilon)
 
 
 def nll_bits_per_dim(model, images, training):
     """Mean negative log-likelihood of a uint8 batch, in bits per sub-pixel: the model's ``compute_loss``."""
-    return model.compute_loss(x=images, y_pred=model(images, training=training))
+    return model.compute_loss(x=images, y_pred=model(images, training=training), training=training)
 
 
 def evaluate_bits_per_dim(model, images, batch_size=64, progress=None):
@@ -181,54 +155,304 @@ def evaluate_bits_per_dim(model, images, batch_size=64, progress=None):
 def _eval_step(model):
     fn = getattr(model, "_pl_eval_step", None)
     if fn is None:
-        fn = tf.function(lambda x: nll_bits_per_dim(model, x, training=False), reduce_retracing=True)
+        fn = backend.compile_function(lambda x: nll_bits_per_dim(model, x, training=False))
         model._pl_eval_step = fn
     return fn
 
 
-class EMA:
-    """Polyak averages of a model's trainable weights: avg <- d_t * avg + (1 - d_t) * w.
+# --------------------------------------------------------------------------
+# callbacks: the pieces of ``train``, each usable with any ``model.fit``
+# --------------------------------------------------------------------------
+
+
+def fit_step(model):
+    """The number of optimisation steps ``model`` has taken (its optimizer's iteration count)."""
+    return int(ops.convert_to_numpy(model.optimizer.iterations))
+
+
+class PolyakAverage(keras.callbacks.Callback):
+    """Polyak averages of a model's trainable weights: avg <- d_t * avg + (1 - d_t) * w after every step.
 
     The decay is warmed up, d_t = min(decay, (1 + t) / (10 + t)) at update t
     (``num_updates`` of ``tf.train.ExponentialMovingAverage``), so that the
     average forgets the initial weights within the first few hundred steps.
     The references average with a constant 0.9995, which over a run of a few
-    thousand steps would still carry the untrained start.
+    thousand steps would still carry the untrained start; Keras's own
+    ``use_ema`` has a constant momentum too, which is why this is a callback.
+
+    ``attach(model)`` makes the averages (inside a distribution strategy's
+    scope, where there is one); ``fit`` then updates them after each step,
+    and ``swapped_in()`` puts them into the model for a block.
     """
 
-    def __init__(self, model, decay):
+    def __init__(self, decay):
+        super().__init__()
         self.decay = float(decay)
-        self.variables = model.trainable_variables
-        self.averages = [tf.Variable(v, trainable=False, name="ema") for v in self.variables]
+        self.variables, self.averages, self._update = [], [], None
+
+    def attach(self, model):
+        self.variables = list(model.trainable_variables)
+        self.averages = [keras.Variable(ops.convert_to_numpy(v), trainable=False, name="polyak_average")
+                         for v in self.variables]
+        self._update = backend.compile_function(self.update)
+        return self
 
     def decay_at(self, t):
         """The decay used by update number ``t`` (0-based)."""
-        t = tf.cast(t, tf.float32)
-        return tf.minimum(self.decay, (1.0 + t) / (10.0 + t))
+        t = ops.cast(t, "float32")
+        return ops.minimum(self.decay, (1.0 + t) / (10.0 + t))
 
     def update(self, t):
         d = self.decay_at(t)
         for avg, var in zip(self.averages, self.variables):
             avg.assign(d * avg + (1.0 - d) * var)
 
+    def reset(self):
+        """Start the averages at the model's current weights."""
+        for avg, var in zip(self.averages, self.variables):
+            avg.assign(var)
+
     def values(self):
-        return [a.numpy() for a in self.averages]
+        return [ops.convert_to_numpy(a) for a in self.averages]
 
+    def on_train_batch_end(self, batch, logs=None):
+        self._update(self.model.optimizer.iterations - 1)  # the update number of the step just taken
+
+    @contextlib.contextmanager
     def swapped_in(self):
-        """Context manager: the model holds the EMA weights inside the block."""
-        ema = self
+        """The model holds the averaged weights inside the block, its own again after it."""
+        saved = [ops.convert_to_numpy(v) for v in self.variables]
+        for var, avg in zip(self.variables, self.averages):
+            var.assign(avg)
+        try:
+            yield
+        finally:
+            for var, value in zip(self.variables, saved):
+                var.assign(value)
 
-        class _Swap:
-            def __enter__(self):
-                self.saved = [v.numpy() for v in ema.variables]
-                for var, avg in zip(ema.variables, ema.averages):
-                    var.assign(avg)
 
-            def __exit__(self, *exc):
-                for var, value in zip(ema.variables, self.saved):
-                    var.assign(value)
+class TimeLimit(keras.callbacks.Callback):
+    """Stop ``fit`` after ``seconds`` of training, counting ``already`` seconds of earlier parts of the run."""
 
-        return _Swap()
+    def __init__(self, seconds, already=0.0):
+        super().__init__()
+        self.seconds, self.already = float(seconds), float(already)
+        self.start = None
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time() - self.already
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds and time.time() - self.start >= self.seconds:
+            self.model.stop_training = True
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Raise ``TrainingDiverged`` as soon as the loss is NaN or infinite, naming the last good checkpoint.
+
+    ``keras.callbacks.TerminateOnNaN`` ends ``fit`` quietly; a run that
+    diverged must fail, and say where its last good checkpoint is.
+    """
+
+    def __init__(self, output_dir):
+        super().__init__()
+        self.output_dir = Path(output_dir)
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))  # the running mean: once a step is NaN, so is it
+        if not math.isfinite(loss):
+            raise TrainingDiverged(
+                f"the loss became {loss} at step {fit_step(self.model)}; the run stopped and the last good "
+                f"checkpoint in {self.output_dir} (step {_saved_step(self.output_dir)}) was kept. "
+                "Try a lower learning rate.")
+
+
+def _run_ends(model, total):
+    """Whether the step just taken is the run's last: the planned total, or a callback stopped ``fit``."""
+    return fit_step(model) >= total or model.stop_training
+
+
+class Validation(keras.callbacks.Callback):
+    """Every ``every`` steps and at the end, bits/dim of ``images`` with the averaged and the raw weights.
+
+    The figures go into the step's ``logs`` as ``val_bits_per_dim`` and
+    ``val_raw_bits_per_dim``, for the callbacks after this one. Evaluation
+    runs in float32, whatever ``conv_precision`` training uses.
+    """
+
+    def __init__(self, images, average, total, every=0):
+        super().__init__()
+        self.images, self.average, self.total, self.every = images, average, total, every
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = fit_step(self.model)
+        if not (_run_ends(self.model, self.total) or (self.every and step % self.every == 0)):
+            return
+        with conv_precision("float32"):
+            logs["val_raw_bits_per_dim"] = evaluate_bits_per_dim(self.model, self.images, progress=False)
+            with self.average.swapped_in():
+                logs["val_bits_per_dim"] = evaluate_bits_per_dim(self.model, self.images, progress=False)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Every ``every`` steps and at the end, the whole training state in one atomically written ``.npz``.
+
+    It holds the step, the weights, the Polyak averages, Adam's state and the
+    dropout layers' random-number state, so a resumed run continues as if it
+    had never stopped (``restore``). Non-finite weights are never written.
+    Keras's ``BackupAndRestore`` restores whole epochs only and overwrites
+    its files in place, which a kill at the wrong moment corrupts.
+    """
+
+    def __init__(self, output_dir, average, total, every):
+        super().__init__()
+        self.output_dir, self.average, self.total, self.every = Path(output_dir), average, total, every
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = fit_step(self.model)
+        if step % self.every == 0 or _run_ends(self.model, self.total):
+            _save(self.output_dir, step, self.model, self.model.optimizer, self.average)
+
+
+def _save(out, step, model, optimizer, average):
+    weights, averages = [ops.convert_to_numpy(v) for v in model.weights], average.values()
+    if not all(np.isfinite(w).all() for w in weights + averages):
+        # the loss of this step was finite but its update was not: keep the previous checkpoint
+        raise TrainingDiverged(
+            f"the weights became NaN or infinite at step {step}; the run stopped and the last good "
+            f"checkpoint in {out} (step {_saved_step(out)}) was kept. Try a lower learning rate.")
+    arrays = {"step": np.asarray(step, np.int64)}
+    arrays.update(ckpt.pack("model", weights))
+    arrays.update(ckpt.pack("ema", averages))
+    arrays.update(ckpt.pack("optimizer", [ops.convert_to_numpy(v) for v in optimizer.variables]))
+    arrays.update(ckpt.pack("rng", [ops.convert_to_numpy(v) for v in _random_state(model)]))  # dropout masks
+    ckpt.save_arrays(out / ckpt.CHECKPOINT_FILE, arrays)
+
+
+def _saved_step(out):
+    path = Path(out) / ckpt.CHECKPOINT_FILE
+    if not path.exists():
+        return 0
+    with np.load(path) as arrays:
+        return int(arrays["step"])
+
+
+def restore(out, model, optimizer, average):
+    """Load ``out``'s checkpoint into the model, optimizer and averages; returns its step."""
+    with np.load(Path(out) / ckpt.CHECKPOINT_FILE) as arrays:
+        ckpt.assign_weights(model.weights, ckpt.unpack(arrays, "model"))
+        ckpt.assign_weights(average.averages, ckpt.unpack(arrays, "ema"), "EMA weights")
+        ckpt.assign_weights(optimizer.variables, ckpt.unpack(arrays, "optimizer"), "optimizer state")
+        ckpt.assign_weights(_random_state(model), ckpt.unpack(arrays, "rng"), "random-number state")
+        return int(arrays["step"])
+
+
+def _random_state(model):
+    """The states of the model's seed generators (its dropout layers): variables that are not weights."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+class TrainingLog(keras.callbacks.Callback):
+    """The run's log: a CSV row and TensorBoard scalars every ``every`` steps, sample images, a progress bar.
+
+    Each row holds the mean bits/dim of the steps since the last row, the
+    learning rate, images per second and (where ``Validation`` ran at that
+    step) the validation figures. On resume the CSV is cut back to the
+    checkpoint's step, so no step appears twice. At the end of the run,
+    ``num_samples`` images drawn from the averaged weights go to TensorBoard.
+    Keras's ``CSVLogger`` and ``TensorBoard`` write per epoch (or Keras's
+    running mean per batch) and only append, hence this one.
+    """
+
+    def __init__(self, out, start_step, total, every, batch_size, average, steps_per_epoch, verbose=True,
+                 progress=None, num_samples=0, seed=0):
+        super().__init__()
+        self.out, self.start_step, self.total, self.every = Path(out), start_step, total, every
+        self.steps_per_epoch = steps_per_epoch
+        self.batch_size, self.average, self.verbose, self.progress = batch_size, average, verbose, progress
+        self.num_samples, self.seed = num_samples, seed
+        self.path = self.out / "log.csv"
+        self.rows = []
+        if self.path.exists():
+            with open(self.path, newline="") as f:
+                self.rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
+        self.previous_elapsed = float(self.rows[-1]["elapsed_seconds"]) if self.rows else 0.0
+
+    def on_train_begin(self, logs=None):
+        with open(self.path, "w", newline="") as f:
+            writer = csv.DictWriter(f, LOG_FIELDS)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        self.file = open(self.path, "a", newline="")
+        self.writer = csv.DictWriter(self.file, LOG_FIELDS)
+        self.tensorboard = tf.summary.create_file_writer(str(self.out / "tensorboard"))
+        # a terminal gets the bar alone; a notebook the bar and the lines; a file or CI log the lines alone
+        self.bar = progress_bar(self.total, "training", "step", self.progress)
+        self.bar.update(self.start_step)
+        self.lines = self.verbose and (self.bar.disable or not sys.stderr.isatty())
+        self.run_start = time.time() - self.previous_elapsed
+        self.window = (0, 0.0, time.time())  # (steps of this fit, its running-mean loss, time) at the last row
+
+    def on_train_batch_end(self, batch, logs=None):
+        step, done = fit_step(self.model), batch + 1  # done: steps of this fit call
+        # Keras's loss is the mean since the fit began: the mean of the window is a difference of totals
+        mean = float(logs["loss"])
+        since, since_mean, since_time = self.window
+        window_loss = (done * mean - since * since_mean) / (done - since)
+        self.bar.update(1)
+        self.bar.set_postfix({"bits/dim": f"{window_loss:.4f}"}, refresh=False)
+        validated = "val_bits_per_dim" in logs
+        if not (step % self.every == 0 or _run_ends(self.model, self.total) or validated):
+            return
+        now = time.time()
+        self.write(step=step, epoch=(step - 1) // self.steps_per_epoch, bits_per_dim=window_loss,
+                   learning_rate=float(ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+                   images_per_second=(done - since) * self.batch_size / max(now - since_time, 1e-9),
+                   elapsed_seconds=now - self.run_start, val_bits_per_dim=logs.get("val_bits_per_dim"),
+                   val_raw_bits_per_dim=logs.get("val_raw_bits_per_dim"))
+        self.window = (done, mean, time.time())
+
+    def write(self, **row):
+        row = {k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in row.items()}
+        self.rows.append(row)
+        self.writer.writerow(row)
+        self.file.flush()
+        step = int(row["step"])
+        with self.tensorboard.as_default():
+            for key in ("bits_per_dim", "learning_rate", "images_per_second", "val_bits_per_dim",
+                        "val_raw_bits_per_dim"):
+                if row[key] != "":
+                    tf.summary.scalar(key, float(row[key]), step=step)
+        val = (f"  val bits/dim {row['val_bits_per_dim']} (raw weights {row['val_raw_bits_per_dim']})"
+               if row["val_bits_per_dim"] != "" else "")
+        if self.lines:
+            print(f"step {step}/{self.total}  bits/dim {row['bits_per_dim']}  "
+                  f"{row['images_per_second']} img/s{val}", flush=True)
+        elif self.verbose and val:
+            self.bar.write(f"step {step}/{self.total}{val}")
+
+    def say(self, text):
+        (print if self.lines else self.bar.write)(text)
+
+    def on_train_end(self, logs=None):
+        step = fit_step(self.model)
+        if self.num_samples and step > self.start_step:
+            from .sampling import sample
+
+            with conv_precision("float32"), self.average.swapped_in():
+                images = sample(self.model, self.num_samples, seed=self.seed, progress=False)
+            with self.tensorboard.as_default():
+                tf.summary.image("samples", images, step=step, max_outputs=self.num_samples)
+        self.close()
+
+    def close(self):
+        if getattr(self, "file", None) is None:
+            return
+        self.bar.close()
+        self.file.close()
+        self.file = None
+        self.tensorboard.flush()
 
 
 def is_chief(strategy=None):
@@ -245,7 +469,7 @@ def is_chief(strategy=None):
 
 def train(model_config: dict, images, output_dir, config: TrainConfig = TrainConfig(), val_images=None,
           resume=False, strategy=None, verbose=True, val_labels=None, progress=None):
-    """Train a model and write checkpoints and logs to ``output_dir``.
+    """Train a model with ``model.fit`` and write checkpoints and logs to ``output_dir``.
 
     model_config: ``{"model": name, "image_shape": [H, W, C], **hparams}``
       (what ``model.config`` returns).
@@ -266,6 +490,11 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
       and the run's events.
     progress: a bar per step with the current bits/dim (True, False, or None
       for the default of ``pixelcnn_lib.progress``).
+
+    The model is compiled with Adam (``make_optimizer``) and trained by
+    ``fit`` with its ``compute_loss`` (bits/dim) and the callbacks of this
+    module: ``PolyakAverage``, ``TimeLimit``, ``StopOnDivergence``,
+    ``Validation``, ``Checkpoint`` and ``TrainingLog``.
 
     Returns a dict with the model (EMA weights loaded), the history rows and
     the final step.
@@ -297,9 +526,9 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
     with strategy.scope():
         name = model_config.pop("model")
         model = build_model(name, tuple(model_config.pop("image_shape")), **model_config)
-        optimizer = make_optimizer(config, total)
-        optimizer.build(model.trainable_variables)
-        ema = EMA(model, config.ema_decay)
+        model.compile(optimizer=make_optimizer(config, total), jit_compile=config.xla)
+        model.optimizer.build(model.trainable_variables)
+        average = PolyakAverage(config.ema_decay).attach(model)
 
     source = out  # where a resumed run reads its checkpoint
     if not is_chief(strategy):  # the same work, written where nobody reads it
@@ -307,14 +536,13 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
     out.mkdir(parents=True, exist_ok=True)
     start_step = 0
     if resume and has_checkpoint:
-        start_step = _restore(source, model, optimizer, ema)
+        start_step = restore(source, model, model.optimizer, average)
         if verbose:
             print(f"resumed from step {start_step}", flush=True)
     else:
         init = images[subset_indices(len(images), config.init_batch_size, seed=config.seed)]
-        data_dependent_init(model, init)
-        for avg, var in zip(ema.averages, ema.variables):
-            avg.assign(var)
+        data_dependent_init(model, init)  # the same seeded images, so the same result, on every worker
+        average.reset()
         if resume and verbose:
             print("resumed from step 0 (no checkpoint yet)", flush=True)
     ckpt.atomic_write_json(out / ckpt.CONFIG_FILE, {
@@ -322,63 +550,37 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
         "num_train_images": int(len(images)), "image_shape": list(model.image_shape),
     })
 
+    log = TrainingLog(out, start_step, total, config.log_every, config.batch_size, average, per_epoch, verbose,
+                      progress, num_samples=config.log_samples if is_chief(strategy) else 0, seed=config.seed)
+    callbacks = [average, TimeLimit(config.time_limit, log.previous_elapsed), StopOnDivergence(out)]
     if val_images is not None:
         val_images = np.asarray(check_images(val_images, model.image_shape[-1]))
         val_images = val_images[subset_indices(len(val_images), config.val_size, val_labels, seed=config.seed)]
-    train_step = _make_train_step(model, optimizer, ema, strategy, config)
-    logger = _Logger(out, start_step, verbose, total, progress)
-    step = start_step
-    window_loss, window_count, window_start = 0.0, 0, time.time()
-    run_start = time.time() - logger.previous_elapsed
+        callbacks.append(Validation(val_images, average, total, config.val_every))
+    callbacks += [Checkpoint(out, average, total, config.checkpoint_every), log]
 
-    out_of_time = False
     try:
-        while step < total:
-            epoch, offset = divmod(step, per_epoch)
-            ds = make_dataset(images, config.batch_size, shuffle=True, flip=config.flip, seed=config.seed,
-                              epoch=epoch).skip(offset).take(min(per_epoch - offset, total - step))
-            ds = ds.with_options(_sharded_by_data())  # each worker reads its part of every global batch
-            for batch in strategy.experimental_distribute_dataset(ds):
-                loss = float(train_step(batch))
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"the loss became {loss} at step {step + 1}; the run stopped and the last good "
-                        f"checkpoint in {out} (step {_saved_step(out)}) was kept. Try a lower learning rate.")
-                step += 1
-                window_loss += loss
-                window_count += 1
-                logger.advance(window_loss / window_count)
-                out_of_time = bool(config.time_limit) and time.time() - run_start >= config.time_limit
-                last = step == total or out_of_time
-                validate = val_images is not None and (last or (config.val_every and step % config.val_every == 0))
-                if step % config.log_every == 0 or last or validate:
-                    now = time.time()
-                    val = val_raw = None
-                    if validate:
-                        val_raw = evaluate_bits_per_dim(model, val_images, progress=False)
-                        with ema.swapped_in():
-                            val = evaluate_bits_per_dim(model, val_images, progress=False)
-                    logger.write(step=step, epoch=epoch, bits_per_dim=window_loss / window_count,
-                                 learning_rate=float(optimizer.learning_rate),
-                                 images_per_second=window_count * config.batch_size / max(now - window_start, 1e-9),
-                                 elapsed_seconds=now - run_start, val_bits_per_dim=val, val_raw_bits_per_dim=val_raw)
-                    window_loss, window_count, window_start = 0.0, 0, time.time()
-                if step % config.checkpoint_every == 0 or last:
-                    _save(out, step, model, optimizer, ema)  # refuses non-finite weights
-                if out_of_time:
-                    break
-            if out_of_time:
-                if verbose:
-                    logger.say(f"stopped at step {step} of {total}: the time limit of {config.time_limit:g} s is spent")
-                break
+        if start_step < total:
+            batches = training_batches(images, config.batch_size, start_step, total - start_step, flip=config.flip,
+                                       seed=config.seed)
+            # int32 on the way in: under a strategy, Keras first averages a batch over the workers to build the
+            # model, and the collective ops that do it take no uint8 (the model accepts any integer images)
+            batches = batches.map(lambda x: tf.cast(x, tf.int32))
+            # each worker reads its part of every global batch
+            with conv_precision(config.conv_precision):  # read while the step is traced
+                model.fit(batches.with_options(_sharded_by_data()), epochs=1, verbose=0, shuffle=False,
+                          callbacks=callbacks)
     finally:
-        logger.close()
+        log.close()
         if out != source:
             shutil.rmtree(out, ignore_errors=True)
+    step = fit_step(model)
+    if step < total and verbose:
+        log.say(f"stopped at step {step} of {total}: the time limit of {config.time_limit:g} s is spent")
 
-    for var, avg in zip(ema.variables, ema.averages):  # hand back the model with its EMA weights
+    for var, avg in zip(average.variables, average.averages):  # hand back the model with its EMA weights
         var.assign(avg)
-    return {"model": model, "history": logger.rows, "step": step}
+    return {"model": model, "history": log.rows, "step": step}
 
 
 def _sharded_by_data():
@@ -399,122 +601,6 @@ def _normalised(model_config):
         config = {**MODELS[name].defaults, **config}
     config["image_shape"] = list(config.get("image_shape", []))
     return config
-
-
-def _make_train_step(model, optimizer, ema, strategy, config):
-    variables = model.trainable_variables
-
-    def replica_step(batch):
-        with tf.GradientTape() as tape, conv_precision(config.conv_precision):  # read while tracing
-            loss = nll_bits_per_dim(model, batch, training=True)
-            scaled = loss / strategy.num_replicas_in_sync
-        grads = tape.gradient(scaled, variables)
-        optimizer.apply_gradients(zip(grads, variables))
-        return scaled
-
-    @tf.function(jit_compile=config.xla)
-    def train_step(batch):
-        per_replica = strategy.run(replica_step, args=(batch,))
-        loss = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-        ema.update(optimizer.iterations - 1)  # the update number of the step just taken
-        return loss
-
-    return train_step
-
-
-def _save(out, step, model, optimizer, ema):
-    weights, averages = [v.numpy() for v in model.weights], ema.values()
-    if not all(np.isfinite(w).all() for w in weights + averages):
-        # the loss of this step was finite but its update was not: keep the previous checkpoint
-        raise TrainingDiverged(
-            f"the weights became NaN or infinite at step {step}; the run stopped and the last good "
-            f"checkpoint in {out} (step {_saved_step(out)}) was kept. Try a lower learning rate.")
-    arrays = {"step": np.asarray(step, np.int64)}
-    arrays.update(ckpt.pack("model", weights))
-    arrays.update(ckpt.pack("ema", averages))
-    arrays.update(ckpt.pack("optimizer", [v.numpy() for v in optimizer.variables]))
-    arrays.update(ckpt.pack("rng", [v.numpy() for v in _random_state(model)]))  # dropout: resume draws the same masks
-    ckpt.save_arrays(out / ckpt.CHECKPOINT_FILE, arrays)
-
-
-def _saved_step(out):
-    path = Path(out) / ckpt.CHECKPOINT_FILE
-    if not path.exists():
-        return 0
-    with np.load(path) as arrays:
-        return int(arrays["step"])
-
-
-def _restore(out, model, optimizer, ema):
-    with np.load(Path(out) / ckpt.CHECKPOINT_FILE) as arrays:
-        ckpt.assign_weights(model.weights, ckpt.unpack(arrays, "model"))
-        ckpt.assign_weights(ema.averages, ckpt.unpack(arrays, "ema"), "EMA weights")
-        ckpt.assign_weights(optimizer.variables, ckpt.unpack(arrays, "optimizer"), "optimizer state")
-        ckpt.assign_weights(_random_state(model), ckpt.unpack(arrays, "rng"), "random-number state")
-        return int(arrays["step"])
-
-
-def _random_state(model):
-    """The states of the model's seed generators (its dropout layers): variables that are not weights."""
-    weights = {id(w) for w in model.weights}
-    return [v for v in model.variables if id(v) not in weights]
-
-
-class _Logger:
-    """CSV log (rewritten on resume up to the checkpoint's step), TensorBoard and console lines."""
-
-    def __init__(self, out, start_step, verbose, total, progress=None):
-        self.path = Path(out) / "log.csv"
-        self.rows = []
-        if self.path.exists():
-            with open(self.path, newline="") as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
-        self.previous_elapsed = float(self.rows[-1]["elapsed_seconds"]) if self.rows else 0.0
-        with open(self.path, "w", newline="") as f:
-            writer = csv.DictWriter(f, LOG_FIELDS)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        self.file = open(self.path, "a", newline="")
-        self.writer = csv.DictWriter(self.file, LOG_FIELDS)
-        self.tensorboard = tf.summary.create_file_writer(str(Path(out) / "tensorboard"))
-        self.verbose = verbose
-        self.total = total
-        # a terminal gets the bar alone; a notebook the bar and the lines; a file or CI log the lines alone
-        self.bar = progress_bar(total, "training", "step", progress)
-        self.bar.update(start_step)
-        self.lines = verbose and (self.bar.disable or not sys.stderr.isatty())
-
-    def write(self, **row):
-        row = {k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in row.items()}
-        self.rows.append(row)
-        self.writer.writerow(row)
-        self.file.flush()
-        step = int(row["step"])
-        with self.tensorboard.as_default():
-            for key in ("bits_per_dim", "learning_rate", "images_per_second", "val_bits_per_dim",
-                        "val_raw_bits_per_dim"):
-                if row[key] != "":
-                    tf.summary.scalar(key, float(row[key]), step=step)
-        val = (f"  val bits/dim {row['val_bits_per_dim']} (raw weights {row['val_raw_bits_per_dim']})"
-               if row["val_bits_per_dim"] != "" else "")
-        if self.lines:
-            print(f"step {step}/{self.total}  bits/dim {row['bits_per_dim']}  "
-                  f"{row['images_per_second']} img/s{val}", flush=True)
-        elif self.verbose and val:
-            self.bar.write(f"step {step}/{self.total}{val}")
-
-    def advance(self, bits_per_dim):
-        """One training step done; ``bits_per_dim``: the mean loss since the last logged step."""
-        self.bar.update(1)
-        self.bar.set_postfix({"bits/dim": f"{bits_per_dim:.4f}"}, refresh=False)
-
-    def say(self, text):
-        (print if self.lines else self.bar.write)(text)
-
-    def close(self):
-        self.bar.close()
-        self.file.close()
-        self.tensorboard.flush()
 
 
 def load_config_file(path):

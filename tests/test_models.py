@@ -334,10 +334,15 @@ def test_model_and_log_prob_input_errors(small_model):
         model(np.zeros((H, W, 3), np.float32))
     with pytest.raises(ValueError, match=r"built for images of shape \(8, 8, 3\)"):
         model(np.zeros((1, H, W, 1), np.float32))
-    # uint8 images are scaled to [-1, 1] by the model itself; other integer images are refused
+    # integer images are scaled to [-1, 1] by the model itself, after a check of their values
     np.testing.assert_array_equal(model(good).numpy(), model(to_unit_range(good)).numpy())
-    with pytest.raises(TypeError, match=r"takes uint8 images or float images scaled to \[-1, 1\], got dtype int32"):
-        model(good.astype(np.int32))
+    np.testing.assert_array_equal(model(good.astype(np.int32)).numpy(), model(good).numpy())
+    outside = good.astype(np.int32)
+    outside[0, 0, 0, 0] = -1
+    with pytest.raises(ValueError, match=r"values must lie in 0..255, got range -1..255"):
+        model(outside)
+    with pytest.raises(TypeError, match=r"takes integer images \(0..255, e.g. uint8\) or float images"):
+        model(good.astype(bool))
     with pytest.raises(ValueError, match=r"shape \(batch, height, width, channels\)"):
         pl.log_prob(model, good[0])
     with pytest.raises(ValueError, match="1 channels but 3 are expected"):

@@ -1,4 +1,5 @@
-"""The training loop: EMA, data-dependent init, checkpoints, resumption, logs, the NaN guard, tf.distribute."""
+"""Training on ``model.fit``: Polyak averages, data-dependent init, checkpoints, resumption, logs with sample images,
+the NaN guard, tf.distribute."""
 
 import csv
 import math
@@ -84,7 +85,7 @@ def test_ema_update_follows_the_closed_form():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     w0 = [v.numpy() for v in model.trainable_variables]
     d = 0.9
-    ema = T.EMA(model, d)
+    ema = T.PolyakAverage(d).attach(model)
     for avg, w in zip(ema.values(), w0):
         np.testing.assert_array_equal(avg, w)
     w1 = [np.full_like(w, 2.0) for w in w0]
@@ -95,9 +96,8 @@ def test_ema_update_follows_the_closed_form():
     for avg, a, b in zip(ema.values(), w0, w1):
         # float32 rounding of terms of size up to 2: an absolute tolerance, or tiny entries fail on the last bit
         np.testing.assert_allclose(avg, d * a + (1 - d) * b, rtol=1e-6, atol=1e-6)
-    compiled = tf.function(ema.update)  # the training step updates it inside a tf.function
     for _ in range(4):
-        compiled(tf.constant(late))
+        ema._update(tf.constant(late))  # the compiled update that fit runs after every step
     for avg, a, b in zip(ema.values(), w0, w1):  # 5 updates towards a constant w1
         np.testing.assert_allclose(avg, d**5 * a + (1 - d**5) * b, rtol=1e-5, atol=1e-6)
     averages = ema.values()
@@ -110,7 +110,7 @@ def test_ema_update_follows_the_closed_form():
 
 def test_ema_decay_warms_up_then_stays_at_its_setting():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    ema = T.EMA(model, 0.9995)
+    ema = T.PolyakAverage(0.9995).attach(model)
     decays = [float(ema.decay_at(t)) for t in (0, 10, 90, 990, 100000)]
     np.testing.assert_allclose(decays, [0.1, 11 / 20, 91 / 100, 991 / 1000, 0.9995], rtol=1e-6)
     # the first update forgets 90% of the initial weights, not 0.05%
@@ -206,25 +206,61 @@ def test_tensorboard_events(straight):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             for value in event.summary.value:
                 steps.setdefault(value.tag, set()).add(event.step)
-    assert {"bits_per_dim", "learning_rate", "images_per_second"} <= set(steps)
+    assert {"bits_per_dim", "learning_rate", "images_per_second", "samples"} <= set(steps)
     assert steps["bits_per_dim"] == set(range(5, STEPS + 1, 5))
+    assert steps["samples"] == {STEPS}  # drawn from the averaged weights at the end
+
+
+def test_training_batches_chain_the_epochs_of_make_dataset(digits):
+    from pixelcnn_lib.data import make_dataset, training_batches
+
+    images = digits[:20]  # 5 batches of 4 per epoch
+    epochs = [b.numpy() for e in range(3) for b in make_dataset(images, 4, flip=True, seed=2, epoch=e)]
+    run = [b.numpy() for b in training_batches(images, 4, first_step=3, num_steps=9, flip=True, seed=2)]
+    assert len(run) == 9
+    for got, expected in zip(run, epochs[3:12]):  # a resumed run starts mid-epoch at exactly its batch
+        np.testing.assert_array_equal(got, expected)
+    assert not np.array_equal(epochs[0], epochs[5])  # each epoch has its own order
+
+
+def test_polyak_average_is_a_callback_for_any_fit(digits):
+    """The averaging ``train`` uses works with a plain ``fit``: after each step the average moves towards the
+    weights with the warmed-up decay, and ``swapped_in`` scores the averaged model."""
+    keras.utils.set_random_seed(0)
+    model = pl.build_model("pixelsnail", (8, 8, 1), **{k: v for k, v in MODEL.items()
+                                                       if k not in ("model", "image_shape")})
+    pl.data_dependent_init(model, digits[:32])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    model.optimizer.build(model.trainable_variables)
+    average = T.PolyakAverage(0.9).attach(model)
+    start = average.values()
+    model.fit(digits, batch_size=8, epochs=1, verbose=0, callbacks=[average])  # 8 steps: decays 0.1 .. 0.444
+    raw = [v.numpy() for v in model.trainable_variables]
+    averaged = average.values()
+    assert max(np.abs(a - s).max() for a, s in zip(averaged, start)) > 1e-3  # it moved
+    assert max(np.abs(a - r).max() for a, r in zip(averaged, raw)) > 1e-5  # but is not the last weights
+    with average.swapped_in():
+        swapped = T.evaluate_bits_per_dim(model, digits)
+    assert [v.numpy() for v in model.trainable_variables][0].tolist() == raw[0].tolist()
+    assert swapped != T.evaluate_bits_per_dim(model, digits)
 
 
 # --- the NaN guard and resumption -----------------------------------------------------------------
 
 def poison_loss_from(monkeypatch, bad_step):
-    """From training step ``bad_step`` on, the loss (and so its gradient) is NaN."""
+    """From training step ``bad_step`` on, the loss that ``fit`` minimises (and so its gradient) is NaN."""
     counter = tf.Variable(0, dtype=tf.int64, trainable=False)
-    original = T.nll_bits_per_dim
+    cls = pl.MODELS[MODEL["model"]]
+    original = cls.compute_loss
 
-    def patched(model, images, training):
-        loss = original(model, images, training)
+    def patched(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = original(self, x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         if not training:
             return loss
         counter.assign_add(1)
         return loss * tf.where(counter >= bad_step, float("nan"), 1.0)
 
-    monkeypatch.setattr(T, "nll_bits_per_dim", patched)
+    monkeypatch.setattr(cls, "compute_loss", patched)
 
 
 def test_nan_stops_the_run_and_its_last_checkpoint_resumes_to_the_same_run(tmp_path, digits, straight,
@@ -295,7 +331,7 @@ def test_non_finite_weights_are_never_written_as_a_checkpoint(tmp_path):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     optimizer = T.make_optimizer(config(), 10)
     optimizer.build(model.trainable_variables)
-    ema = T.EMA(model, 0.9)
+    ema = T.PolyakAverage(0.9).attach(model)
     T._save(tmp_path, 3, model, optimizer, ema)
     path = tmp_path / ckpt.CHECKPOINT_FILE
     good = path.read_bytes()
@@ -333,28 +369,18 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert all(math.isfinite(float(r["bits_per_dim"])) and 0 < float(r["bits_per_dim"]) < 10 for r in rows)
     model = ckpt.load_model(out)
     assert math.isfinite(T.evaluate_bits_per_dim(model, load_source("digits", "test")[:16]))
-
-
-def test_fused_adam_matches_keras_adam():
-    rng = np.random.default_rng(0)
-    start = [rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(5,)).astype(np.float32)]
-    grads = [[rng.normal(size=a.shape).astype(np.float32) for a in start] for _ in range(25)]
-    results = []
-    for cls in (keras.optimizers.Adam, T.FusedAdam):
-        variables = [tf.Variable(a) for a in start]
-        opt = cls(keras.optimizers.schedules.ExponentialDecay(1e-2, 1, 0.98), beta_1=0.9, beta_2=0.99)
-
-        @tf.function
-        def step(gs):
-            opt.apply_gradients(zip(gs, variables))
-
-        for gs in grads:
-            step([tf.constant(g) for g in gs])
-        results.append([v.numpy() for v in variables] + [v.numpy() for v in opt.variables])
-    assert len(results[0]) == len(results[1])
-    for keras_value, fused in zip(*results):
-        np.testing.assert_allclose(fused, keras_value, rtol=1e-5, atol=1e-6)
-    assert not np.allclose(results[1][0], start[0])  # it did move
+    # two replicas with half a batch each take the steps one device takes: the same losses and weights
+    single = tmp_path / "single"
+    assert command[-4:] == ["--distribute", "mirrored", "--cpu-devices", "2"]
+    one_device = command[:-4]
+    one_device[one_device.index(str(out))] = str(single)
+    proc = subprocess.run(one_device, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    np.testing.assert_allclose([float(r["bits_per_dim"]) for r in rows],
+                               [float(r["bits_per_dim"]) for r in read_log(single)], rtol=1e-3)
+    mirrored, alone = checkpoint_arrays(out), checkpoint_arrays(single)
+    for key in (k for k in alone if k.startswith("model/")):
+        np.testing.assert_allclose(mirrored[key], alone[key], rtol=1e-3, atol=1e-4, err_msg=key)
 
 
 def test_bfloat16_convolutions_train_like_float32(tmp_path, digits):

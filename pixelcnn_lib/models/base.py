@@ -57,15 +57,14 @@ class AutoregressiveModel(keras.Model):
         if shape != self.image_shape:
             raise ValueError(f"{self.model_name} was built for images of shape {self.image_shape}, got {shape}")
         dtype = backend.dtype_name(x)
-        if dtype == "uint8":
+        if backend.is_integer_dtype(dtype):  # pixel values 0..255, checked where they are known (eagerly)
             from ..distributions import to_unit_range
+            from ..validation import check_images
 
-            x = to_unit_range(x)
+            x = to_unit_range(check_images(x, self.image_shape[-1]))
         elif not dtype.startswith(("float", "bfloat")):
-            raise TypeError(
-                f"{self.model_name} takes uint8 images or float images scaled to [-1, 1], got dtype {dtype}; "
-                "convert other integer images to uint8 (values 0..255) first"
-            )
+            raise TypeError(f"{self.model_name} takes integer images (0..255, e.g. uint8) or float images scaled to "
+                            f"[-1, 1], got dtype {dtype}")
         return self.network(ops.cast(x, "float32"), training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -74,12 +73,30 @@ class AutoregressiveModel(keras.Model):
         are their own targets."""
         if y is not None:
             raise ValueError(f"{self.model_name} is trained on the images alone: fit(images), not fit(images, y)")
-        if backend.dtype_name(x) != "uint8":
-            raise TypeError(f"fit and evaluate take uint8 images (their values are the targets), got {x.dtype}")
+        if not backend.is_integer_dtype(backend.dtype_name(x)):
+            raise TypeError(f"fit and evaluate take uint8 images (integer pixel values 0..255, which are the "
+                            f"targets), got {backend.dtype_name(x)}")
         log_prob = self.head.log_prob(x, y_pred)  # (B, H, W) nats
         dims = float(np.prod(self.image_shape))
         loss = -ops.mean(ops.sum(log_prob, axis=[1, 2])) / (dims * math.log(2.0))
-        return loss + sum(self.losses) if self.losses else loss
+        loss = loss + sum(self.losses) if self.losses else loss
+        # each replica's share, as Keras's own losses give it: the gradients are summed over the replicas,
+        # and Keras multiplies the logged loss back
+        replicas = backend.replicas_in_sync()
+        return loss / replicas if replicas > 1 else loss
+
+    def train_step(self, *args):
+        """Keras's training step (any backend), whose logs get an axis of length one across workers.
+
+        Under ``MultiWorkerMirroredStrategy``, ``fit`` averages each value of
+        the step's logs over the workers along axis 0, which a scalar does not
+        have (tensorflow#72388: Keras 3's ``fit`` fails there on every model);
+        the averaged value is a scalar again.
+        """
+        logs = super().train_step(*args)
+        if backend.across_workers(self):
+            logs = {key: ops.reshape(value, (1,)) for key, value in logs.items()}
+        return logs
 
     def get_config(self):
         return self.config
