@@ -5,9 +5,10 @@ A training directory holds ``config.json`` (model and training settings) and
 Files are written to a temporary name and renamed into place, so a process
 killed at any moment leaves the previous checkpoint intact.
 
-A released model is a single ``.npz`` holding the EMA weights and the model
-configuration (``export_weights``); the book's small models ship that way as
-package data (``load_pretrained``).
+A released model is a ``.keras`` file (``keras.models.load_model`` reads it)
+holding the EMA weights, with its metadata in a JSON file beside it
+(``export_weights``; the older single ``.npz`` format is still read); the
+book's small model ships that way as package data (``load_pretrained``).
 """
 
 from __future__ import annotations
@@ -92,10 +93,41 @@ def read_config(directory):
 
 
 def export_weights(model, path, ema_values=None, extra=None):
-    """Save a released model: its (EMA) weights and config in one .npz file."""
-    values = ema_values if ema_values is not None else [v.numpy() for v in model.weights]
+    """Save a released model: its (EMA) weights, its config and ``extra`` metadata.
+
+    ``path`` ending in ``.keras``: Keras's own file, which
+    ``keras.models.load_model`` reads on any backend, with the metadata beside
+    it in a JSON file of the same name (``metadata_path``). Ending in
+    ``.npz``: the library's older single-file format (arrays plus the
+    metadata), still read by ``load_model``.
+    """
+    path = Path(path)
+    values = ema_values if ema_values is not None else [np.asarray(v) for v in model.weights]
     meta = {"model": model.config, **(extra or {})}
-    save_arrays(path, {**pack("weights", values), "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+    if path.suffix == ".keras":
+        released = model_from_config(model.config)
+        assign_weights(released.weights, values)
+        released.save(path)
+        atomic_write_json(metadata_path(path), meta)
+    elif path.suffix == ".npz":
+        save_arrays(path, {**pack("weights", values), "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+    else:
+        raise ValueError(f"a released model is a .keras or .npz file, got {path}")
+
+
+def metadata_path(path):
+    """Where the metadata of a released ``.keras`` file lies: beside it, ``NAME.json``."""
+    return Path(path).with_suffix(".json")
+
+
+def load_keras_file(path):
+    """``keras.models.load_model`` of a released ``.keras`` file, with its metadata (if any) as ``.metadata``."""
+    import keras
+
+    model = keras.models.load_model(path)
+    meta = metadata_path(path)
+    model.metadata = json.loads(meta.read_text()) if meta.exists() else {"model": model.config}
+    return model
 
 
 def load_weights_file(path):
@@ -109,10 +141,14 @@ def load_weights_file(path):
 
 
 def load_model(path, ema=True):
-    """Load a model from a training directory (EMA weights by default) or a released .npz."""
+    """Load a model from a training directory (EMA weights by default) or a released .keras or .npz file."""
     path = Path(path)
     if path.is_file():
-        return load_weights_file(path)
+        if path.suffix == ".keras":
+            return load_keras_file(path)
+        if path.suffix == ".npz":
+            return load_weights_file(path)
+        raise ValueError(f"{path} is neither a training directory nor a released .keras or .npz file")
     config = read_config(path)
     ckpt = path / CHECKPOINT_FILE
     if not ckpt.exists():
@@ -130,7 +166,7 @@ def load_model(path, ema=True):
 
 
 PRETRAINED = {
-    "pixelsnail_cifar10": "pixelsnail_cifar10.npz",
+    "pixelsnail_cifar10": "pixelsnail_cifar10.keras",  # metadata in pixelsnail_cifar10.json, log in *_log.csv
 }
 
 
@@ -153,7 +189,7 @@ def load_training_log(name="pixelsnail_cifar10"):
 
     if name not in PRETRAINED:
         raise ValueError(f"unknown pretrained model {name!r}; available: {sorted(PRETRAINED)}")
-    text = _asset(PRETRAINED[name].replace(".npz", "_log.csv")).read_text()
+    text = _asset(f"{name}_log.csv").read_text()
     rows = list(csv.DictReader(io.StringIO(text)))
     return {key: np.array([float(r[key]) if r.get(key) not in ("", None) else np.nan for r in rows])
             for key in ("step", "bits_per_dim", "learning_rate", "images_per_second", "elapsed_seconds",
@@ -164,8 +200,9 @@ def load_pretrained(name="pixelsnail_cifar10"):
     """A small model that ships with the library (see the README for how it was trained)."""
     if name not in PRETRAINED:
         raise ValueError(f"unknown pretrained model {name!r}; available: {sorted(PRETRAINED)}")
-    with resources.as_file(_asset(PRETRAINED[name])) as path:
-        return load_weights_file(path)
+    _asset(f"{name}.json")  # the metadata must be there too
+    with resources.as_file(resources.files("pixelcnn_lib") / "assets") as folder:
+        return load_keras_file(Path(folder) / PRETRAINED[name])
 
 
 def describe_training(model, log):

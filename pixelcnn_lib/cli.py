@@ -6,7 +6,7 @@
     python -m pixelcnn_lib evaluate DIR --data SOURCE            # last line: "bits/dim: X.XXXX"
     python -m pixelcnn_lib sample DIR --num N --seed S --output FILE.png|FILE.npy
     python -m pixelcnn_lib complete DIR --data SOURCE --num N --hide bottom-half --seed S --output FILE
-    python -m pixelcnn_lib export DIR --output FILE.npz          # EMA weights + config in one file
+    python -m pixelcnn_lib export DIR --output FILE.keras        # EMA weights for keras.models.load_model
 
 SOURCE is ``cifar10``, ``digits`` or ``photos`` (offline, shipped with
 scikit-learn), or the path of an image folder. DIR is a training directory
@@ -88,7 +88,7 @@ def build_parser():
                         "multiworker = data-parallel over the machines that TF_CONFIG names (only the chief writes)")
     t.add_argument("--cpu-devices", type=int, default=None, help="split the CPU into N logical devices")
     t.add_argument("--resume", action="store_true", help="continue the checkpoint in --output")
-    t.add_argument("--export", help="also write the final EMA weights to this .npz file")
+    t.add_argument("--export", help="also write the final EMA weights to this .keras (or .npz) file")
 
     e = sub.add_parser("evaluate", help="bits/dim on held-out images (EMA weights)")
     e.add_argument("dir")
@@ -106,7 +106,7 @@ def build_parser():
     s.add_argument("--method", choices=("auto", "naive", "cached"), default="auto",
                    help="auto: cached where the model supports it (same images, much faster)")
 
-    x = sub.add_parser("export", help="write a training directory's EMA weights to one .npz file")
+    x = sub.add_parser("export", help="write a training directory's EMA weights to a .keras (or older .npz) file")
     x.add_argument("dir")
     x.add_argument("--output", required=True, help=".npz file (loadable with pixelcnn_lib.checkpoints.load_model)")
 
@@ -206,6 +206,8 @@ def _train(args):
         key, value = item.split("=", 1)
         hparams[key] = _parse_value(value)
 
+    if options.get("export") and Path(options["export"]).suffix not in (".keras", ".npz"):
+        raise UsageError(f"--export must end in .keras (or .npz, the older format), got {options['export']}")
     strategy = _strategy(options.get("distribute", "none"), options.get("cpu_devices"))
     size = int(options["image_size"])
     images = load_source(options["data"], "train", size, options.get("channels"))
@@ -377,8 +379,8 @@ def _complete(args):
 def _export(args):
     from .checkpoints import export_weights
 
-    if Path(args.output).suffix != ".npz":
-        raise UsageError(f"--output must end in .npz, got {args.output}")
+    if Path(args.output).suffix not in (".keras", ".npz"):
+        raise UsageError(f"--output must end in .keras (or .npz, the older format), got {args.output}")
     model = _load(args.dir)
     export_weights(model, args.output, extra={k: v for k, v in model.metadata.items() if k != "model"})
     print(f"exported step {model.metadata.get('step')} to {args.output}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How the small PixelSNAIL that ships in pixelcnn_lib/assets/pixelsnail_cifar10.npz was trained, on two CPU
+# How the small PixelSNAIL that ships in pixelcnn_lib/assets/pixelsnail_cifar10.keras was trained, on two CPU
 # cores, from the JPEG copy of the CIFAR-10 training split kept next to the repository for development (the
 # last 500 images of every class held out for evaluation; 45,000 images for training). Bits/dim measured this
 # way are for CIFAR-10 (JPEG copy), not comparable with published CIFAR-10 figures.
@@ -50,7 +50,7 @@ for averaged in (True, False):
     print(f"{'averaged' if averaged else 'raw'} weights, step {model.metadata['step']}: bits/dim on all "
           f"{len(images)} held-out images {results[averaged][0]:.4f}")
 bpd, model = results[ema]
-export_weights(model, "pixelcnn_lib/assets/pixelsnail_cifar10.npz", extra={
+export_weights(model, "pixelcnn_lib/assets/pixelsnail_cifar10.keras", extra={
     "step": model.metadata["step"], "training": model.metadata["training"], "weights": "EMA" if ema else "raw",
     "holdout_bits_per_dim": round(bpd, 4), "holdout_images": int(len(images)),
     "holdout": "CIFAR-10 (JPEG copy): the last 500 images of every class of the training split, held out"})

@@ -5,7 +5,8 @@
 Every model of the family is built small, initialised from data, trained for a
 few steps with ``model.fit``, sampled pixel by pixel and scored; the PixelSNAIL
 model is saved to OUT_DIR/pixelsnail.keras with its log-probabilities of fixed
-images in OUT_DIR/pixelsnail.npz. A JSON summary is printed on the last line.
+images in OUT_DIR/pixelsnail.npz, and the shipped model (trained on TensorFlow)
+scores fixed images (OUT_DIR/shipped.npz). A JSON summary is printed on the last line.
 ``tests/test_backends.py`` runs it on JAX and PyTorch.
 """
 
@@ -33,6 +34,10 @@ def fixed_images():
     return np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
 
 
+def shipped_images():
+    return np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+
+
 def main(out_dir):
     keras.utils.set_random_seed(0)
     images = fixed_images()
@@ -53,6 +58,10 @@ def main(out_dir):
         if name == "pixelsnail":
             model.save(f"{out_dir}/pixelsnail.keras")
             np.savez(f"{out_dir}/pixelsnail.npz", images=images, log_prob=pl.log_prob(model, images))
+    from pixelcnn_lib.checkpoints import load_pretrained  # the shipped .keras file, trained on TensorFlow
+
+    shipped, some = load_pretrained("pixelsnail_cifar10"), shipped_images()
+    np.savez(f"{out_dir}/shipped.npz", images=some, log_prob=pl.log_prob(shipped, some))
     summary["tensorflow_loaded"] = sys.modules.get("tensorflow") is not None
     print(json.dumps(summary))
 

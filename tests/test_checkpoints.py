@@ -32,3 +32,39 @@ def test_without_a_stored_held_out_figure_the_log_is_used_or_its_absence_said():
     assert "Neither the weights nor the log" in describe_training(Shipped({}), no_validation)
     with pytest.raises(ValueError, match="empty"):
         describe_training(Shipped({}), dict(LOG, step=np.array([])))
+
+
+# --- released models: .keras files, and the older .npz ones ---------------------------------------
+
+
+def test_the_shipped_model_is_a_keras_file_with_its_metadata_beside_it():
+    from importlib import resources
+
+    import keras
+
+    import pixelcnn_lib as pl
+    from pixelcnn_lib.checkpoints import load_pretrained
+
+    shipped = load_pretrained("pixelsnail_cifar10")
+    assert shipped.metadata["step"] == 18000 and shipped.metadata["model"] == shipped.config
+    with resources.as_file(resources.files("pixelcnn_lib") / "assets" / "pixelsnail_cifar10.keras") as path:
+        plain = keras.models.load_model(path)  # what a Keras user does, on any backend
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(pl.log_prob(plain, images), pl.log_prob(shipped, images))
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".npz"])
+def test_export_and_load_round_trip(tmp_path, suffix):
+    import pixelcnn_lib as pl
+    from pixelcnn_lib.checkpoints import export_weights, load_model
+
+    model = pl.build_model("pixelcnn", (8, 8, 1), filters=8, depth=1, head_filters=16)
+    averages = [np.full(v.shape, 0.01 * (k + 1), np.float32) for k, v in enumerate(model.weights)]
+    path = tmp_path / f"released{suffix}"
+    export_weights(model, path, ema_values=averages, extra={"step": 7})
+    loaded = load_model(path)
+    assert loaded.metadata == {"model": model.config, "step": 7}
+    for var, value in zip(loaded.weights, averages):  # the averages, not the model's own weights
+        np.testing.assert_array_equal(np.asarray(var), value)
+    with pytest.raises(ValueError, match="a .keras or .npz file"):
+        export_weights(model, tmp_path / "released.h5")
