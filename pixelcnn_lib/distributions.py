@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -99,6 +100,7 @@ def _log_bin_mass(x, mean, log_scale):
     return ops.where(x < -0.999, log_cdf_plus, ops.where(x > 0.999, log_one_minus_cdf_min, log_mid))
 
 
+@keras.saving.register_keras_serializable(package="pixelcnn_lib")
 class DiscretizedLogisticMixture:
     """Mixture of K discretised logistics per pixel (Salimans et al., 2017).
 
@@ -132,6 +134,10 @@ class DiscretizedLogisticMixture:
 
     def get_config(self):
         return {"kind": "logistic_mixture", "num_mixtures": self.num_mixtures, "channels": self.channels}
+
+    @classmethod
+    def from_config(cls, config):
+        return head_from_config(config)
 
     def __repr__(self):
         return f"DiscretizedLogisticMixture(num_mixtures={self.num_mixtures}, channels={self.channels})"
@@ -202,6 +208,7 @@ class DiscretizedLogisticMixture:
         return from_unit_range(ops.stack(values, axis=-1))
 
 
+@keras.saving.register_keras_serializable(package="pixelcnn_lib")
 class Categorical:
     """A 256-way softmax per sub-pixel (van den Oord et al., 2016).
 
@@ -226,6 +233,10 @@ class Categorical:
 
     def get_config(self):
         return {"kind": "categorical", "channels": self.channels}
+
+    @classmethod
+    def from_config(cls, config):
+        return head_from_config(config)
 
     def __repr__(self):
         return f"Categorical(channels={self.channels})"

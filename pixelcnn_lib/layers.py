@@ -24,6 +24,9 @@ from keras import ops
 
 from . import backend
 
+serializable = keras.saving.register_keras_serializable(package="pixelcnn_lib")
+"""Register a layer under "pixelcnn_lib>Name", so that ``.keras`` files and ``keras.saving`` find it."""
+
 # --------------------------------------------------------------------------
 # shifts and simple activations
 # --------------------------------------------------------------------------
@@ -156,6 +159,7 @@ def _convolve_in_precision(conv, x, kernel):
     return ops.cast(conv(ops.cast(x, dtype), ops.cast(kernel, dtype)), x.dtype)
 
 
+@serializable
 class WeightNormConv2D(keras.layers.Layer):
     """Convolution with weight normalisation, explicit padding and an optional mask.
 
@@ -289,13 +293,21 @@ def initialise_from_outputs(layer, y):
     layer.init_pending = False
 
 
+@serializable
 class NetworkInNetwork(WeightNormConv2D):
     """A 1x1 convolution: a dense layer applied at every pixel. Causal by construction."""
 
     def __init__(self, filters, **kwargs):
         super().__init__(filters, kernel_size=1, **kwargs)
 
+    def get_config(self):  # kernel_size, padding: fixed by this layer, not arguments
+        config = super().get_config()
+        for key in ('kernel_size', 'padding'):
+            config.pop(key)
+        return config
 
+
+@serializable
 class DownShiftedConv2D(WeightNormConv2D):
     """Sees the current row and the kh-1 rows above, centred horizontally.
 
@@ -311,7 +323,14 @@ class DownShiftedConv2D(WeightNormConv2D):
         side = (kw - 1) // 2
         super().__init__(filters, (kh, kw), strides, padding=(kh - 1, 0, side, side), **kwargs)
 
+    def get_config(self):  # padding: fixed by this layer, not arguments
+        config = super().get_config()
+        for key in ('padding',):
+            config.pop(key)
+        return config
 
+
+@serializable
 class DownRightShiftedConv2D(WeightNormConv2D):
     """Sees the current pixel, the pixels to its left and the rows above on its left.
 
@@ -323,7 +342,14 @@ class DownRightShiftedConv2D(WeightNormConv2D):
         kh, kw = _pair(kernel_size)
         super().__init__(filters, (kh, kw), strides, padding=(kh - 1, 0, kw - 1, 0), **kwargs)
 
+    def get_config(self):  # padding: fixed by this layer, not arguments
+        config = super().get_config()
+        for key in ('padding',):
+            config.pop(key)
+        return config
 
+
+@serializable
 class MaskedConv2D(WeightNormConv2D):
     """The masked convolution of PixelCNN (van den Oord et al., 2016).
 
@@ -351,8 +377,10 @@ class MaskedConv2D(WeightNormConv2D):
     def kernel_mask(self, in_channels):
         return causal_mask(self.kernel_size, in_channels, self.filters, self.mask_type, self.colour_groups)
 
-    def get_config(self):
-        return {**super().get_config(), "mask_type": self.mask_type, "colour_groups": self.colour_groups}
+    def get_config(self):  # the padding follows from the kernel size
+        config = {**super().get_config(), "mask_type": self.mask_type, "colour_groups": self.colour_groups}
+        config.pop("padding")
+        return config
 
 
 def causal_mask(kernel_size, in_channels, out_channels, mask_type, colour_groups=1):
@@ -377,6 +405,7 @@ def causal_mask(kernel_size, in_channels, out_channels, mask_type, colour_groups
     return mask
 
 
+@serializable
 class WeightNormConv2DTranspose(keras.layers.Layer):
     """Transposed convolution with weight normalisation and a causal crop.
 
@@ -425,6 +454,7 @@ class WeightNormConv2DTranspose(keras.layers.Layer):
                 "strides": self.strides, "crop_left": self.crop_left, "init_scale": self.init_scale}
 
 
+@serializable
 class DownShiftedConv2DTranspose(WeightNormConv2DTranspose):
     """Up-sampling partner of ``DownShiftedConv2D`` (kernel 2x3, stride 2)."""
 
@@ -432,12 +462,25 @@ class DownShiftedConv2DTranspose(WeightNormConv2DTranspose):
         kw = _pair(kernel_size)[1]
         super().__init__(filters, kernel_size, strides, crop_left=(kw - 1) // 2, **kwargs)
 
+    def get_config(self):  # crop_left: fixed by this layer, not arguments
+        config = super().get_config()
+        for key in ('crop_left',):
+            config.pop(key)
+        return config
 
+
+@serializable
 class DownRightShiftedConv2DTranspose(WeightNormConv2DTranspose):
     """Up-sampling partner of ``DownRightShiftedConv2D`` (kernel 2x2, stride 2)."""
 
     def __init__(self, filters, kernel_size=(2, 2), strides=2, **kwargs):
         super().__init__(filters, kernel_size, strides, crop_left=0, **kwargs)
+
+    def get_config(self):  # crop_left: fixed by this layer, not arguments
+        config = super().get_config()
+        for key in ('crop_left',):
+            config.pop(key)
+        return config
 
 
 # --------------------------------------------------------------------------
@@ -445,6 +488,7 @@ class DownRightShiftedConv2DTranspose(WeightNormConv2DTranspose):
 # --------------------------------------------------------------------------
 
 
+@serializable
 class Dropout(keras.layers.Dropout):
     """Keras's dropout layer (same seeding, same config), computed more cheaply.
 
@@ -466,6 +510,7 @@ class Dropout(keras.layers.Dropout):
         return inputs * keep
 
 
+@serializable
 class GatedResidualBlock(keras.layers.Layer):
     """The gated residual block of PixelCNN++ and PixelSNAIL.
 
@@ -492,6 +537,7 @@ class GatedResidualBlock(keras.layers.Layer):
         self.nonlinearity_name = nonlinearity
         self.nonlinearity = check_nonlinearity(nonlinearity)
         self.widening = 2 if nonlinearity == "concat_elu" else 1  # channels out of f per channel in
+        self.conv_class = conv
         self.conv1 = conv(self.filters)
         self.conv2 = conv(2 * self.filters, init_scale=0.1)
         self.aux_nin = NetworkInNetwork(self.filters) if self.has_aux else None
@@ -499,6 +545,17 @@ class GatedResidualBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         pass  # the sub-layers build themselves on first call
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "conv": keras.saving.get_registered_name(self.conv_class), "dropout": self.dropout_rate,
+                "has_aux": self.has_aux, "nonlinearity": self.nonlinearity_name}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["conv"] = keras.saving.get_registered_object(config["conv"])
+        return cls(**config)
 
     def call(self, x, aux=None, training=False):
         if x.shape[-1] != self.filters:
@@ -531,6 +588,7 @@ class GatedResidualBlock(keras.layers.Layer):
         return x + sigmoid_gate(self.conv2.step(caches, c, *position))
 
 
+@serializable
 class CausalSelfAttention(keras.layers.Layer):
     """Causal attention over all earlier pixels, as in PixelSNAIL (Chen et al., 2017).
 
@@ -559,6 +617,8 @@ class CausalSelfAttention(keras.layers.Layer):
         self.key_dim = int(key_dim)
         self.value_dim = int(value_dim or self.filters // self.num_heads)
         self.attention_dropout_rate = float(attention_dropout)
+        self.image_channels, self.dropout_rate = int(image_channels), float(dropout)
+        self.nonlinearity_name = nonlinearity
         self.kv_block = GatedResidualBlock(image_channels + self.filters + 2, NetworkInNetwork, dropout,
                                            nonlinearity=nonlinearity)
         self.q_block = GatedResidualBlock(self.filters + 2, NetworkInNetwork, dropout, nonlinearity=nonlinearity)
@@ -568,6 +628,12 @@ class CausalSelfAttention(keras.layers.Layer):
 
     def build(self, input_shape):
         pass  # the sub-layers build themselves on first call
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "image_channels": self.image_channels,
+                "num_heads": self.num_heads, "key_dim": self.key_dim, "value_dim": self.value_dim,
+                "dropout": self.dropout_rate, "attention_dropout": self.attention_dropout_rate,
+                "nonlinearity": self.nonlinearity_name}
 
     def call(self, features, image, training=False):
         background = coordinate_channels(features)
