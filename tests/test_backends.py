@@ -96,3 +96,13 @@ def test_weights_trained_on_jax_load_on_tensorflow(jax_run):
     np.testing.assert_allclose(pl.log_prob(model, saved["images"]), saved["log_prob"], rtol=1e-5)
     fresh = pl.build_model("pixelsnail", image_shape=(8, 8, 3), **model.hparams)
     assert np.abs(pl.log_prob(fresh, saved["images"]) - saved["log_prob"]).max() > 1.0  # the weights matter
+
+
+@pytest.mark.slow
+def test_fit_on_jax_runs_data_parallel_with_keras_distribution_api():
+    """Keras's distribution API spreads ``fit`` over the devices (here two host CPU devices): the same steps as on
+    one device, so the same losses."""
+    result = json.loads(run_on("jax", [str(TESTS / "jax_data_parallel.py")]).strip().splitlines()[-1])
+    assert result["devices"] == ["cpu:0", "cpu:1"]
+    assert result["data_parallel"][-1] < result["data_parallel"][0]
+    np.testing.assert_allclose(result["data_parallel"], result["one_device"], rtol=1e-5)
