@@ -52,11 +52,6 @@ def bits_per_dim(nats, image_shape):
     return float(np.mean(np.asarray(nats, dtype=np.float64))) / (math.log(2.0) * dims)
 
 
-def _seed_pair(seed):
-    """An int or a length-2 int tensor -> the int32 pair stateless ops want."""
-    return backend.seed_pair(seed)
-
-
 def _leading_shape(t):
     """The shape of ``t`` without its last axis, for a reshape: static sizes, -1 for the one unknown (batch)."""
     shape = [d for d in t.shape[:-1]]
@@ -184,7 +179,7 @@ class DiscretizedLogisticMixture:
     def sample(self, params, seed=0):
         """params (B, H, W, P) -> uint8 images (B, H, W, C); same seed, same images."""
         params = validation.check_params(params, self.num_params, "DiscretizedLogisticMixture")
-        seed = _seed_pair(seed)
+        seed = backend.seed_pair(seed)
         logits, means, log_scales, coeffs = self.split_params(params)
         seeds = backend.split_seed(seed, 1 + self.channels)
         # pick one component per pixel, shared by all channels (Gumbel-max)
@@ -257,7 +252,7 @@ class Categorical:
 
     def sample(self, params, seed=0):
         """params (B, H, W, 256 C) -> uint8 images (B, H, W, C)."""
-        seed = _seed_pair(seed)
+        seed = backend.seed_pair(seed)
         logits = self.logits(params)
         u = backend.stateless_uniform(ops.shape(logits), seed, minval=1e-7, maxval=1.0 - 1e-7)
         return ops.cast(ops.argmax(logits - ops.log(-ops.log(u)), axis=-1), "uint8")

@@ -249,9 +249,12 @@ class WeightNormConv2D(keras.layers.Layer):
         taps = np.ones((kh, kw), bool) if self.mask is None else self.mask.reshape(kh, kw, -1).any(axis=-1)
         return frozenset((int(a) - top, int(b) - left) for a, b in zip(*np.nonzero(taps)))
 
+    fixed_arguments = ()  # arguments a subclass sets itself from the others: left out of its config
+
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "strides": self.strides, "padding": self.padding, "init_scale": self.init_scale}
+        config = {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                  "strides": self.strides, "padding": self.padding, "init_scale": self.init_scale}
+        return {k: v for k, v in config.items() if k not in self.fixed_arguments}
 
     # the incremental form, for sampling: ``call`` at one position (or one row) from a cache of earlier inputs
 
@@ -300,11 +303,7 @@ class NetworkInNetwork(WeightNormConv2D):
     def __init__(self, filters, **kwargs):
         super().__init__(filters, kernel_size=1, **kwargs)
 
-    def get_config(self):  # kernel_size, padding: fixed by this layer, not arguments
-        config = super().get_config()
-        for key in ('kernel_size', 'padding'):
-            config.pop(key)
-        return config
+    fixed_arguments = ("kernel_size", "padding")  # set by this layer from the others, so not in its config
 
 
 @serializable
@@ -323,11 +322,7 @@ class DownShiftedConv2D(WeightNormConv2D):
         side = (kw - 1) // 2
         super().__init__(filters, (kh, kw), strides, padding=(kh - 1, 0, side, side), **kwargs)
 
-    def get_config(self):  # padding: fixed by this layer, not arguments
-        config = super().get_config()
-        for key in ('padding',):
-            config.pop(key)
-        return config
+    fixed_arguments = ("padding",)  # set by this layer from the others, so not in its config
 
 
 @serializable
@@ -342,11 +337,7 @@ class DownRightShiftedConv2D(WeightNormConv2D):
         kh, kw = _pair(kernel_size)
         super().__init__(filters, (kh, kw), strides, padding=(kh - 1, 0, kw - 1, 0), **kwargs)
 
-    def get_config(self):  # padding: fixed by this layer, not arguments
-        config = super().get_config()
-        for key in ('padding',):
-            config.pop(key)
-        return config
+    fixed_arguments = ("padding",)  # set by this layer from the others, so not in its config
 
 
 @serializable
@@ -377,10 +368,10 @@ class MaskedConv2D(WeightNormConv2D):
     def kernel_mask(self, in_channels):
         return causal_mask(self.kernel_size, in_channels, self.filters, self.mask_type, self.colour_groups)
 
-    def get_config(self):  # the padding follows from the kernel size
-        config = {**super().get_config(), "mask_type": self.mask_type, "colour_groups": self.colour_groups}
-        config.pop("padding")
-        return config
+    fixed_arguments = ("padding",)  # it follows from the kernel size
+
+    def get_config(self):
+        return {**super().get_config(), "mask_type": self.mask_type, "colour_groups": self.colour_groups}
 
 
 def causal_mask(kernel_size, in_channels, out_channels, mask_type, colour_groups=1):
@@ -449,9 +440,12 @@ class WeightNormConv2DTranspose(keras.layers.Layer):
             initialise_from_outputs(self, convolve(direction))
         return convolve(direction * self.g[None, None, :, None]) + self.b
 
+    fixed_arguments = ()  # arguments a subclass sets itself from the others: left out of its config
+
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "strides": self.strides, "crop_left": self.crop_left, "init_scale": self.init_scale}
+        config = {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                  "strides": self.strides, "crop_left": self.crop_left, "init_scale": self.init_scale}
+        return {k: v for k, v in config.items() if k not in self.fixed_arguments}
 
 
 @serializable
@@ -462,11 +456,7 @@ class DownShiftedConv2DTranspose(WeightNormConv2DTranspose):
         kw = _pair(kernel_size)[1]
         super().__init__(filters, kernel_size, strides, crop_left=(kw - 1) // 2, **kwargs)
 
-    def get_config(self):  # crop_left: fixed by this layer, not arguments
-        config = super().get_config()
-        for key in ('crop_left',):
-            config.pop(key)
-        return config
+    fixed_arguments = ("crop_left",)  # set by this layer from the others, so not in its config
 
 
 @serializable
@@ -476,11 +466,7 @@ class DownRightShiftedConv2DTranspose(WeightNormConv2DTranspose):
     def __init__(self, filters, kernel_size=(2, 2), strides=2, **kwargs):
         super().__init__(filters, kernel_size, strides, crop_left=0, **kwargs)
 
-    def get_config(self):  # crop_left: fixed by this layer, not arguments
-        config = super().get_config()
-        for key in ('crop_left',):
-            config.pop(key)
-        return config
+    fixed_arguments = ("crop_left",)  # set by this layer from the others, so not in its config
 
 
 # --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import functools
 import numpy as np
 from keras import ops
 
-from .distributions import _seed_pair
+from . import backend
 from .progress import rows
 
 
@@ -70,7 +70,7 @@ def fill(sampler, canvas, unknown, seed, passes, progress=None):
     canvas alone); a cached sampler sees every pixel, to store it.
     """
     _, h, w, c = canvas.shape
-    seeds = step_seeds(_seed_pair(seed), h * w * passes)
+    seeds = step_seeds(backend.seed_pair(seed), h * w * passes)
     canvas = ops.convert_to_tensor(canvas)
     updates = {}  # one tensor per distinct update mask: most pixels share one
     sampler.start()
