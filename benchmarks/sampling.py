@@ -25,8 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 import pixelcnn_lib as pl
+from pixelcnn_lib.backend import seed_pair
 from pixelcnn_lib.cached_sampling import cached_sampler
-from pixelcnn_lib.distributions import _seed_pair
 from pixelcnn_lib.sampling import _sampling_step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def time_naive(model, batch, steps):
     step = _sampling_step(model)
     canvas = tf.zeros((batch, h, w, c), tf.uint8)
     update = tf.ones((batch, c), bool)
-    seed = _seed_pair(0)
+    seed = seed_pair(0)
     passes = model.head.passes_per_pixel
     total = h * w * passes
     steps = total if steps <= 0 else min(steps, total)
