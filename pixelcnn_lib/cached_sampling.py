@@ -26,7 +26,10 @@ same parameters.
 
 from __future__ import annotations
 
+from keras import ops
+
 from . import backend, sampling_steps
+from .distributions import check_temperature
 from .models.base import AutoregressiveModel
 
 
@@ -40,6 +43,7 @@ class CachedSampler:
         self.caches = model.start_sampling(batch)
         self._rows, self._steps = {}, {}
         self._by_rows = type(model).sample_row is not AutoregressiveModel.sample_row
+        self.labels, self.temperature = None, None  # set by ``fill``
 
     def start(self):
         """Clear the caches and take the model's current weights."""
@@ -51,19 +55,22 @@ class CachedSampler:
         variant = self.model.sampling_variant(i)
         if variant not in self._rows:
             self._rows[variant] = backend.compile_function(
-                lambda canvas, i: self.model.sample_row(self.caches, canvas, i, variant))
-        self._rows[variant](canvas, sampling_steps.index(i))
+                lambda canvas, i, labels: self.model.sample_row(self.caches, canvas, i, labels, variant))
+        self._rows[variant](canvas, sampling_steps.index(i), self.labels)
 
     def step(self, canvas, i, j, update, seed):
         variant = self.model.sampling_variant(i, j)
         if variant not in self._steps:
             self._steps[variant] = backend.compile_function(
-                lambda canvas, i, j, update, seed: self.model.sample_step(self.caches, canvas, i, j, update, seed,
-                                                                          variant))
-        return self._steps[variant](canvas, sampling_steps.index(i), sampling_steps.index(j), update, seed)
+                lambda canvas, i, j, update, seed, labels, temperature: self.model.sample_step(
+                    self.caches, canvas, i, j, update, seed, labels, temperature, variant))
+        return self._steps[variant](canvas, sampling_steps.index(i), sampling_steps.index(j), update, seed,
+                                    self.labels, self.temperature)
 
-    def fill(self, canvas, unknown, seed, progress=None):
-        """Sample the unknown pixels: uint8 canvas (B, H, W, C), bool unknown (B, H, W)."""
+    def fill(self, canvas, unknown, seed, progress=None, labels=None, temperature=1.0):
+        """Sample the unknown pixels: uint8 canvas (B, H, W, C), bool unknown (B, H, W), labels (B,) or None."""
+        self.labels = None if labels is None else ops.convert_to_tensor(labels)
+        self.temperature = check_temperature(temperature)
         passes = self.model.head.passes_per_pixel
         return sampling_steps.fill(self, canvas, unknown, seed, passes, progress)
 

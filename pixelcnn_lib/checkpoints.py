@@ -161,7 +161,8 @@ def load_model(path, ema=True):
         else:
             assign_weights(model.weights, unpack(arrays, "model"))
         step = int(arrays["step"])
-    model.metadata = {"model": config["model"], "training": config.get("training"), "step": step}
+    model.metadata = {"model": config["model"], "training": config.get("training"), "step": step,
+                      **({"holdout": config["holdout"]} if "holdout" in config else {})}
     return model
 
 

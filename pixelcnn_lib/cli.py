@@ -4,13 +4,19 @@
         [--steps N | --epochs N] [--batch-size N] [--filters N] [--depth N] [--resume] \\
         [--checkpoint-every N] [--config FILE]
     python -m pixelcnn_lib evaluate DIR --data SOURCE            # last line: "bits/dim: X.XXXX"
-    python -m pixelcnn_lib sample DIR --num N --seed S --output FILE.png|FILE.npy
+    python -m pixelcnn_lib sample DIR --num N --seed S --output FILE.png|FILE.npy [--class NAME ... | --class all]
     python -m pixelcnn_lib complete DIR --data SOURCE --num N --hide bottom-half --seed S --output FILE
     python -m pixelcnn_lib export DIR --output FILE.keras        # EMA weights for keras.models.load_model
 
 SOURCE is ``cifar10``, ``digits`` or ``photos`` (offline, shipped with
 scikit-learn), or the path of an image folder. DIR is a training directory
-(its EMA weights are used) or a released ``.npz`` weights file.
+(its EMA weights are used) or a released ``.keras`` (or ``.npz``) file.
+
+A class-conditional model (``train --conditional``) learns one class per
+image: the sub-folders of an image folder laid out as ``root/<class>/``, or
+CIFAR-10's labels. ``evaluate`` and ``complete`` read the classes of a folder
+by name and match them to the model's class names by name; ``sample --class``
+names the classes to draw.
 
 The installed console script ``pixelcnn`` is the same program. ``--help`` on
 any command lists every option with its default, ``--version`` prints the
@@ -26,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-HIDE_CHOICES = ("bottom-half", "right-half")
+HIDE_CHOICES = ("bottom-half", "right-half", "centre")
 
 
 class UsageError(SystemExit):
@@ -87,6 +93,14 @@ def build_parser():
                    help="tf.distribute strategy: mirrored = all local GPUs (or CPUs with --cpu-devices); "
                         "multiworker = data-parallel over the machines that TF_CONFIG names (only the chief writes)")
     t.add_argument("--cpu-devices", type=int, default=None, help="split the CPU into N logical devices")
+    t.add_argument("--conditional", action="store_true", default=None,
+                   help="class-conditional: one class per image, from an image folder's sub-folders (root/<class>/) "
+                        "or CIFAR-10's labels")
+    t.add_argument("--holdout-per-class", type=int, default=None,
+                   help="hold out N images of every class of --data (a draw seeded by --seed) for validation, "
+                        "instead of --val-data; the split is written into the run's config and exported metadata")
+    t.add_argument("--rotate", action="store_true", default=None,
+                   help="turn each training image by a random multiple of 90 degrees (with --flip: all 8 symmetries)")
     t.add_argument("--resume", action="store_true", help="continue the checkpoint in --output")
     t.add_argument("--export", help="also write the final EMA weights to this .keras (or .npz) file")
 
@@ -97,6 +111,9 @@ def build_parser():
                    help="split of a built-in source (a folder is used whole)")
     e.add_argument("--limit", type=int, help="evaluate only the first N images")
     e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--without-class", action="store_true",
+                   help="a class-conditional model: also give bits/dim with the class summed out, log of the mean "
+                        "over classes of p(x | class), and the accuracy of argmax_class p(x | class)")
 
     s = sub.add_parser("sample", help="generate new images")
     s.add_argument("dir")
@@ -105,6 +122,10 @@ def build_parser():
     s.add_argument("--output", required=True, help=".png grid or .npy uint8 (N, H, W, C)")
     s.add_argument("--method", choices=("auto", "naive", "cached"), default="auto",
                    help="auto: cached where the model supports it (same images, much faster)")
+    s.add_argument("--class", dest="classes", action="append", metavar="NAME",
+                   help="a class-conditional model: draw --num images of class NAME (repeatable; 'all': every class)")
+    s.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature: mixture logits divided by T, logistic scales times T (1: the model)")
 
     x = sub.add_parser("export", help="write a training directory's EMA weights to a .keras (or older .npz) file")
     x.add_argument("dir")
@@ -119,6 +140,7 @@ def build_parser():
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--output", required=True, help=".png (originals, hidden, completed) or .npy")
     c.add_argument("--method", choices=("auto", "naive", "cached"), default="auto")
+    c.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (see sample)")
     _show_defaults(parser, t)
     return parser
 
@@ -153,9 +175,9 @@ def _show_defaults(parser, train_parser):
 
 TRAIN_KEYS = ("steps", "epochs", "batch_size", "learning_rate", "schedule", "warmup_steps", "lr_decay", "beta_1",
               "beta_2", "epsilon", "ema_decay", "init_batch_size", "checkpoint_every", "log_every", "val_every",
-              "val_size", "seed", "time_limit", "flip", "xla", "conv_precision")
+              "val_size", "seed", "time_limit", "flip", "rotate", "xla", "conv_precision")
 OTHER_KEYS = ("model", "data", "val_data", "image_size", "channels", "output", "filters", "depth", "hparams",
-              "distribute", "cpu_devices", "resume", "export")
+              "distribute", "cpu_devices", "resume", "export", "conditional", "holdout_per_class")
 
 
 def _parse_value(text):
@@ -179,7 +201,7 @@ def read_train_config(path):
 
 
 def _train(args):
-    from .data import load_source
+    from .data import holdout_indices, load_labelled, load_source
     from .models import MODELS
     from .training import TrainConfig, train
 
@@ -210,10 +232,28 @@ def _train(args):
         raise UsageError(f"--export must end in .keras (or .npz, the older format), got {options['export']}")
     strategy = _strategy(options.get("distribute", "none"), options.get("cpu_devices"))
     size = int(options["image_size"])
-    images = load_source(options["data"], "train", size, options.get("channels"))
+    conditional, holdout = bool(options.get("conditional")), options.get("holdout_per_class")
+    if holdout is not None and options.get("val_data"):
+        raise UsageError("give --holdout-per-class or --val-data, not both")
+    labels, classes, split = None, None, None
+    if conditional or holdout:
+        images, labels, classes, files = load_labelled(options["data"], "train", size, options.get("channels"))
+    else:
+        images = load_source(options["data"], "train", size, options.get("channels"))
     val, val_labels = None, None
-    if options.get("val_data"):
-        val, val_labels = _load_with_labels(options["val_data"], size, images.shape[-1])
+    if holdout:
+        held = holdout_indices(labels, int(holdout), int(options.get("seed", 0)))
+        rest = np.setdiff1d(np.arange(len(images)), held)
+        split = {"per_class": int(holdout), "seed": int(options.get("seed", 0)), "held_out": len(held),
+                 "trained_on": len(rest), "held_out_files": [files[k] for k in held] if files else held.tolist()}
+        val, val_labels = images[held], labels[held]
+        images, labels = images[rest], labels[rest]
+    elif options.get("val_data"):
+        val, val_labels = _load_with_labels(options["val_data"], size, images.shape[-1], classes)
+    if not conditional:
+        labels, hparams_classes = None, {}
+    else:
+        hparams_classes = {"num_classes": len(classes), "class_names": classes}
     channels = images.shape[-1]
     config = TrainConfig(**{k: options[k] for k in TRAIN_KEYS if k in options})
     if config.steps is None and config.epochs is None:
@@ -221,15 +261,21 @@ def _train(args):
     print(f"training {name} on {len(images)} images of {size}x{size}x{channels} from {options['data']}", flush=True)
     if strategy is not None:
         print(f"tf.distribute: {type(strategy).__name__} over {strategy.num_replicas_in_sync} replicas", flush=True)
-    result = train({"model": name, "image_shape": [size, size, channels], **hparams}, images, options["output"],
-                   config, val_images=val, val_labels=val_labels, resume=bool(options.get("resume")),
-                   strategy=strategy)
+    if conditional:
+        print(f"class-conditional: {len(classes)} classes", flush=True)
+    if split:
+        print(f"held out {split['held_out']} images ({split['per_class']} of every class) for validation", flush=True)
+    result = train({"model": name, "image_shape": [size, size, channels], **hparams, **hparams_classes}, images,
+                   options["output"], config, val_images=val, val_labels=val_labels,
+                   resume=bool(options.get("resume")), strategy=strategy, labels=labels,
+                   metadata={"holdout": split} if split else None)
     from .training import is_chief
 
     if options.get("export") and is_chief(strategy):  # the other workers hold the same weights
         from .checkpoints import export_weights
 
-        export_weights(result["model"], options["export"], extra={"step": result["step"]})
+        export_weights(result["model"], options["export"],
+                       extra={"step": result["step"], **({"holdout": split} if split else {})})
         print(f"exported EMA weights to {options['export']}")
     if is_chief(strategy):
         print(f"finished at step {result['step']}; checkpoint in {options['output']}")
@@ -237,16 +283,41 @@ def _train(args):
         print(f"finished at step {result['step']}; the chief wrote the checkpoint in {options['output']}")
 
 
-def _load_with_labels(source, size, channels):
-    """Held-out images and, for a folder of class sub-folders, their labels (else None)."""
+def _load_with_labels(source, size, channels, class_names=None):
+    """Held-out images and, for a folder of class sub-folders (or CIFAR-10), their labels (else None).
+
+    With ``class_names`` (a conditional model's), the labels index those
+    names, matched by name: a class the model does not know is an error.
+    """
     import os
 
-    from .data import BUILTIN_SOURCES, load_image_folder, load_source
+    from .data import BUILTIN_SOURCES, load_labelled, load_source
 
-    if source not in BUILTIN_SOURCES and os.path.isdir(source):
-        images, labels = load_image_folder(source, size, channels, return_labels=True)
-        return images, (labels if len(np.unique(labels)) > 1 else None)
-    return load_source(source, "test", size, channels), None
+    labelled = source == "cifar10" or (source not in BUILTIN_SOURCES and os.path.isdir(source))
+    if class_names is None:
+        if labelled and source != "cifar10":
+            try:
+                images, labels, _, _ = load_labelled(source, "test", size, channels)
+            except ValueError:  # a flat folder: no classes
+                return load_source(source, "test", size, channels), None
+            return images, (labels if len(np.unique(labels)) > 1 else None)
+        return load_source(source, "test", size, channels), None
+    if not labelled:
+        raise CommandFailed(f"{source!r} has no classes: a class-conditional model needs cifar10 or a folder laid out "
+                            "as root/<class name>/<images>")
+    images, labels, names, _ = load_labelled(source, "test", size, channels)
+    return images, match_classes(labels, names, class_names, source)
+
+
+def match_classes(labels, names, class_names, source):
+    """Labels that index ``names`` (a data set's classes), re-indexed to ``class_names`` (a model's) by name."""
+    unknown = sorted(set(names[k] for k in np.unique(labels)) - set(class_names))
+    if unknown:
+        raise CommandFailed(f"{source} has classes the model does not know: {unknown[:10]}"
+                            f"{' ...' if len(unknown) > 10 else ''}; the model's classes are {list(class_names)[:10]}"
+                            f"{' ...' if len(class_names) > 10 else ''}")
+    lookup = np.array([class_names.index(n) for n in names], np.int64)
+    return lookup[labels]
 
 
 def _strategy(kind, cpu_devices):
@@ -295,20 +366,43 @@ def _load(path):
 
 
 def _model_images(model, source, split, limit=None):
-    from .data import load_source
+    """The images of ``source`` at the model's size, and, for a class-conditional model, their labels in the
+    model's classes (matched by name; else None). ``limit``: the first N (for a folder, a seeded draw balanced
+    over its classes, as a folder is sorted by class)."""
+    from .data import load_source, subset_indices
 
     h, w, c = model.image_shape
-    images = load_source(source, split, h, c)
-    return images[:limit] if limit else images
+    if model.conditional:
+        if model.class_names is None:
+            raise CommandFailed("this class-conditional model has no class names, so the classes of --data cannot "
+                                "be matched to it")
+        images, labels = _load_with_labels(source, h, c, model.class_names)
+    else:
+        images, labels = load_source(source, split, h, c), None
+    if limit:
+        chosen = subset_indices(len(images), limit, labels) if labels is not None else np.arange(min(limit, len(images)))
+        images, labels = images[chosen], (None if labels is None else labels[chosen])
+    return images, labels
 
 
 def _evaluate(args):
     from .training import evaluate_bits_per_dim
 
     model = _load(args.dir)
-    images = _model_images(model, args.data, args.split, args.limit)
-    bpd = evaluate_bits_per_dim(model, images, args.batch_size)
+    images, labels = _model_images(model, args.data, args.split, args.limit)
+    if args.without_class and not model.conditional:
+        raise UsageError("--without-class applies to a class-conditional model")
+    bpd = evaluate_bits_per_dim(model, images, args.batch_size, labels=labels)
     print(f"images: {len(images)}")
+    if args.without_class:
+        from .sampling import class_log_probs
+        from .distributions import bits_per_dim
+
+        table = class_log_probs(model, images, batch_size=args.batch_size)  # (N, K) nats
+        marginal = np.logaddexp.reduce(table, axis=1) - np.log(model.num_classes)
+        accuracy = float(np.mean(np.argmax(table, axis=1) == labels))
+        print(f"bits/dim with the class summed out (uniform prior): {bits_per_dim(-marginal, model.image_shape):.4f}")
+        print(f"classification by argmax_class p(x | class): {accuracy:.1%} (chance {1 / model.num_classes:.1%})")
     print(f"bits/dim: {bpd:.4f}")
 
 
@@ -337,10 +431,40 @@ def _sample(args):
         raise UsageError(f"--output must end in .png or .npy, got {args.output}")
     model = _load(args.dir)
     method = _method(model, args.method)
+    classes = _sample_classes(model, args.classes)
+    labels = None if classes is None else np.repeat([model.class_index(n) for n in classes], args.num)
     start = time.time()
-    images = sample(model, args.num, seed=args.seed, method=method)
-    print(f"sampled {args.num} images in {time.time() - start:.1f} s ({method})")
-    _write_images(args.output, images)
+    try:
+        images = sample(model, len(labels) if classes else args.num, seed=args.seed, method=method, labels=labels,
+                        temperature=args.temperature)
+    except ValueError as error:
+        raise CommandFailed(str(error)) from None
+    print(f"sampled {len(images)} images in {time.time() - start:.1f} s ({method}, temperature {args.temperature:g})")
+    if classes is None or Path(args.output).suffix == ".npy":
+        _write_images(args.output, images)
+    else:
+        _write_images(args.output, None, rows=[images[k * args.num:(k + 1) * args.num] for k in range(len(classes))],
+                      labels=classes)
+
+
+def _sample_classes(model, names):
+    """The class names to draw (None for an unconditional model); 'all' stands for every class."""
+    if not model.conditional:
+        if names:
+            raise UsageError("--class applies to a class-conditional model; this one is unconditional")
+        return None
+    if not names:
+        known = model.class_names or list(range(model.num_classes))
+        raise UsageError(f"this model is class-conditional: give --class NAME (repeatable) or --class all; its "
+                         f"classes are {known}")
+    if model.class_names is None:
+        raise CommandFailed("this class-conditional model has no class names to choose from")
+    if "all" in names:
+        return list(model.class_names)
+    for name in names:
+        if name not in model.class_names:
+            raise UsageError(f"the model has no class {name!r}; its classes are {list(model.class_names)}")
+    return list(names)
 
 
 def _method(model, method):
@@ -357,6 +481,8 @@ def hide_mask(shape, hide):
         known[:, h // 2:] = False
     elif hide == "right-half":
         known[:, :, w // 2:] = False
+    elif hide == "centre":  # the middle square, half the side
+        known[:, h // 4:h - h // 4, w // 4:w - w // 4] = False
     else:
         raise ValueError(f"hide must be one of {HIDE_CHOICES}, got {hide!r}")
     return known
@@ -369,9 +495,10 @@ def _complete(args):
     if Path(args.output).suffix not in (".png", ".npy"):
         raise UsageError(f"--output must end in .png or .npy, got {args.output}")
     model = _load(args.dir)
-    images = _model_images(model, args.data, args.split, args.num)
+    images, labels = _model_images(model, args.data, args.split, args.num)
     known = hide_mask(images.shape[:3], args.hide)
-    completed = complete(model, images, known, seed=args.seed, method=_method(model, args.method))
+    completed = complete(model, images, known, seed=args.seed, method=_method(model, args.method), labels=labels,
+                         temperature=args.temperature)
     _write_images(args.output, completed, rows=[images, hide(images, known), completed],
                   labels=["original", "given", "completed"])
 

@@ -31,13 +31,17 @@ class DataUnavailableError(RuntimeError):
     """A data source could not be loaded (for example, no internet for CIFAR-10)."""
 
 
-def load_cifar10(split="train"):
-    """CIFAR-10 as uint8 (N, 32, 32, 3). Downloads once through Keras."""
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def load_cifar10(split="train", return_labels=False):
+    """CIFAR-10 as uint8 (N, 32, 32, 3) (and int labels (N,) with ``return_labels``). Downloads once through
+    Keras."""
     _check_split(split)
     import keras
 
     try:
-        (x_train, _), (x_test, _) = keras.datasets.cifar10.load_data()
+        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
     except Exception as error:  # no internet, proxy refusing, truncated download ...
         raise DataUnavailableError(
             "CIFAR-10 could not be loaded through keras.datasets.cifar10 "
@@ -45,7 +49,10 @@ def load_cifar10(split="train"):
             "on a machine without internet, copy cifar-10-batches-py.tar.gz into ~/.keras/datasets/ "
             "(as Keras would), or pass --data a folder of images instead."
         ) from error
-    return np.asarray(x_train if split == "train" else x_test, dtype=np.uint8)
+    images = np.asarray(x_train if split == "train" else x_test, dtype=np.uint8)
+    if return_labels:
+        return images, np.asarray(y_train if split == "train" else y_test, np.int64).reshape(-1)
+    return images
 
 
 def load_holdout_sample():
@@ -108,14 +115,16 @@ def find_image_files(root):
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def load_image_folder(root, image_size, channels=3, mode="resize", limit=None, return_labels=False):
+def load_image_folder(root, image_size, channels=3, mode="resize", limit=None, return_labels=False,
+                      return_files=False):
     """Load every readable image under ``root`` as uint8 (N, S, S, channels).
 
     Files are read in sorted order, so a folder laid out as ``root/<class>/``
     comes back grouped by class: draw subsets with ``subset_indices``, never by
     slicing. With ``return_labels`` the result is ``(images, labels)``, labels
     int (N,) indexing the sorted top-level sub-folder names (all 0 for files
-    directly in ``root``).
+    directly in ``root``); with ``return_files`` too, the paths of the images
+    read, relative to ``root`` (strings, "/"-separated), last.
 
     mode: "resize" squashes the whole image to S x S; "crop" takes the largest
     centred square, then resizes it to S x S.
@@ -134,7 +143,7 @@ def load_image_folder(root, image_size, channels=3, mode="resize", limit=None, r
         files = files[:limit]
     classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
     class_index = {name: k for k, name in enumerate(classes)}
-    images, labels, skipped = [], [], []
+    images, labels, read, skipped = [], [], [], []
     for path in files:
         try:
             with Image.open(path) as image:
@@ -153,6 +162,7 @@ def load_image_folder(root, image_size, channels=3, mode="resize", limit=None, r
         images.append(array if channels == 3 else array[..., None])
         parts = path.relative_to(root).parts
         labels.append(class_index[parts[0]] if len(parts) > 1 else 0)
+        read.append("/".join(parts))
     if skipped:
         shown = ", ".join(skipped[:10]) + (f", ... ({len(skipped) - 10} more)" if len(skipped) > 10 else "")
         warnings.warn(f"skipped {len(skipped)} unreadable file(s) in {root}: {shown}", stacklevel=2)
@@ -161,9 +171,64 @@ def load_image_folder(root, image_size, channels=3, mode="resize", limit=None, r
             f"no usable image in folder {str(root)!r}: found {len(files)} file(s) with suffix "
             f"{sorted(IMAGE_SUFFIXES)}, {len(skipped)} unreadable"
         )
-    if return_labels:
-        return np.stack(images), np.asarray(labels, np.int64)
-    return np.stack(images)
+    result = (np.stack(images),) + ((np.asarray(labels, np.int64),) if return_labels else ()) + \
+        ((read,) if return_files else ())
+    return result if len(result) > 1 else result[0]
+
+
+def folder_classes(root):
+    """The class names of an image folder laid out as ``root/<class>/...``: its sorted top-level sub-folders
+    that hold images (the names ``load_image_folder``'s labels index)."""
+    root = Path(root)
+    return sorted({p.relative_to(root).parts[0] for p in find_image_files(root) if len(p.relative_to(root).parts) > 1})
+
+
+def load_labelled(source, split="train", image_size=None, channels=None):
+    """Images with class labels: (images uint8 (N, S, S, C), labels int (N,), class names, files).
+
+    CIFAR-10 gives its own labels and names (files: None); a folder laid out
+    as ``root/<class>/...`` gives the sorted sub-folder names, and ``files``
+    the path of every image relative to the folder. A source without classes
+    (a flat folder, digits, photos) is an error, named.
+    """
+    if source == "cifar10":
+        images, labels = load_cifar10(split, return_labels=True)
+        if image_size is not None:
+            images = resize_images(images, image_size)
+        if channels is not None:
+            images = convert_channels(images, channels)
+        return images, labels, list(CIFAR10_CLASSES), None
+    if source in BUILTIN_SOURCES or not os.path.isdir(source):
+        raise ValueError(f"{source!r} has no class labels: class-conditional training needs cifar10 or an image "
+                         "folder laid out as root/<class name>/<images>")
+    if image_size is None:
+        raise ValueError("image_size is required for an image folder")
+    classes = folder_classes(source)
+    if not classes:
+        raise ValueError(f"image folder {source!r} has no class sub-folders: class-conditional training needs "
+                         "root/<class name>/<images>")
+    images, labels, files = load_image_folder(source, image_size, channels or 3, return_labels=True,
+                                              return_files=True)
+    return images, labels, classes, files
+
+
+def holdout_indices(labels, per_class, seed=0):
+    """Indices of ``per_class`` items of every class, drawn with ``seed`` (sorted): a held-out split.
+
+    Each class keeps at least one item for training: a class with at most
+    ``per_class`` items is an error, named.
+    """
+    labels = np.asarray(labels)
+    if not isinstance(per_class, (int, np.integer)) or per_class < 1:
+        raise ValueError(f"per_class must be a positive int, got {per_class!r}")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) <= per_class:
+            raise ValueError(f"class {c} has {len(members)} images: too few to hold out {per_class}")
+        chosen.append(rng.permutation(members)[:per_class])
+    return np.sort(np.concatenate(chosen))
 
 
 def subset_indices(count, size, labels=None, seed=0):
@@ -259,19 +324,35 @@ def _flip_half(image, flip_seed, position):
     return tf.where(heads, image[:, ::-1], image)
 
 
-def training_batches(images, batch_size, first_step, num_steps, flip=False, seed=0):
+def _rotate_quarter(image, flip_seed, position):
+    """The image turned by 0, 90, 180 or 270 degrees, each with probability 1/4, decided by (flip_seed,
+    position) alone (a draw independent of ``_flip_half``'s). Square images only."""
+    seed = tf.stack([-1 - flip_seed, tf.cast(position, tf.int32)])
+    return tf.image.rot90(image, tf.random.stateless_uniform([], seed=seed, minval=0, maxval=4, dtype=tf.int32))
+
+
+def training_batches(images, batch_size, first_step, num_steps, flip=False, seed=0, labels=None, rotate=False):
     """The batches of steps ``first_step`` .. ``first_step + num_steps - 1`` of a training run, as ``tf.data``.
 
     A run goes through the images epoch after epoch, each epoch in its own
     seeded order (``epoch_order``) with its last partial batch dropped: step
     s is batch s of ``make_dataset(..., epoch=e)`` chained over e. Starting
     at ``first_step`` builds only what is left, so a resumed run sees exactly
-    the batches it was about to see. Yields uint8 (batch_size, H, W, C).
+    the batches it was about to see. Yields uint8 (batch_size, H, W, C), or,
+    with ``labels`` (int (N,)), dicts ``{"images": ..., "labels": ...}`` as a
+    class-conditional model takes them. ``flip`` mirrors half the images
+    left-right, ``rotate`` turns each by a random multiple of 90 degrees
+    (both: the eight symmetries of the square), each decided by the run's
+    seed and the image's place in its epoch.
     """
     images = np.asarray(images)
     per_epoch = len(images) // batch_size
     if per_epoch < 1:
         raise ValueError(f"batch_size {batch_size} is larger than the data set ({len(images)} images)")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (len(images),):
+            raise ValueError(f"{len(labels)} labels were given for {len(images)} images")
     first_epoch, last_epoch = first_step // per_epoch, (first_step + num_steps - 1) // per_epoch
     used = per_epoch * batch_size
     order = np.concatenate([epoch_order(len(images), seed, e)[:used] for e in range(first_epoch, last_epoch + 1)])
@@ -280,15 +361,20 @@ def training_batches(images, batch_size, first_step, num_steps, flip=False, seed
     start = (first_step - first_epoch * per_epoch) * batch_size
     window = slice(start, start + num_steps * batch_size)
     pixels = tf.constant(images)
-    if flip:
-        ds = tf.data.Dataset.from_tensor_slices((order[window], flip_seeds[window].astype(np.int32),
-                                                 positions[window]))
-        ds = ds.map(lambda i, s, p: _flip_half(tf.gather(pixels, i), s, p), num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.batch(batch_size, drop_remainder=True)
+
+    def image(i, s, p):
+        x = tf.gather(pixels, i)
+        x = _flip_half(x, s, p) if flip else x
+        return _rotate_quarter(x, s, p) if rotate else x
+
+    ds = tf.data.Dataset.from_tensor_slices((order[window], flip_seeds[window].astype(np.int32), positions[window]))
+    if labels is None:
+        ds = ds.map(image, num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        ds = tf.data.Dataset.from_tensor_slices(order[window]).batch(batch_size, drop_remainder=True)
-        ds = ds.map(lambda i: tf.gather(pixels, i), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+        classes = tf.constant(labels.astype(np.int32))
+        ds = ds.map(lambda i, s, p: {"images": image(i, s, p), "labels": tf.gather(classes, i)},
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def make_dataset(images, batch_size, shuffle=True, flip=False, seed=0, epoch=0, drop_remainder=True):

@@ -176,11 +176,21 @@ class DiscretizedLogisticMixture:
         log_components = ops.sum(log_bins, axis=-2) + ops.log_softmax(logits, axis=-1)
         return ops.logsumexp(log_components, axis=-1)
 
-    def sample(self, params, seed=0):
-        """params (B, H, W, P) -> uint8 images (B, H, W, C); same seed, same images."""
+    def sample(self, params, seed=0, temperature=1.0):
+        """params (B, H, W, P) -> uint8 images (B, H, W, C); same seed, same images.
+
+        ``temperature`` T > 0 divides the mixture logits by T and multiplies
+        every logistic's scale by T (after the scale's clamp); the coupling is
+        unchanged. T = 1 draws exactly the model's distribution (bit for bit
+        the same images); T < 1 favours the likely components and narrows
+        each one; T > 1 does the opposite.
+        """
         params = validation.check_params(params, self.num_params, "DiscretizedLogisticMixture")
         seed = backend.seed_pair(seed)
         logits, means, log_scales, coeffs = self.split_params(params)
+        temperature = check_temperature(temperature)
+        logits = logits / temperature
+        log_scales = log_scales + ops.log(temperature)  # log(1) = 0 exactly: T = 1 changes nothing
         seeds = backend.split_seed(seed, 1 + self.channels)
         # pick one component per pixel, shared by all channels (Gumbel-max)
         u = backend.stateless_uniform(ops.shape(logits), seeds[0], minval=1e-5, maxval=1.0 - 1e-5)
@@ -250,12 +260,26 @@ class Categorical:
         picked = ops.take_along_axis(log_p, ops.cast(images, "int32")[..., None], axis=-1)[..., 0]
         return ops.sum(picked, axis=-1)
 
-    def sample(self, params, seed=0):
-        """params (B, H, W, 256 C) -> uint8 images (B, H, W, C)."""
+    def sample(self, params, seed=0, temperature=1.0):
+        """params (B, H, W, 256 C) -> uint8 images (B, H, W, C); ``temperature`` T > 0 divides the logits by T
+        (T = 1: the model's distribution, bit for bit the same images)."""
         seed = backend.seed_pair(seed)
-        logits = self.logits(params)
+        logits = self.logits(params) / check_temperature(temperature)
         u = backend.stateless_uniform(ops.shape(logits), seed, minval=1e-7, maxval=1.0 - 1e-7)
         return ops.cast(ops.argmax(logits - ops.log(-ops.log(u)), axis=-1), "uint8")
+
+
+def check_temperature(temperature):
+    """A sampling temperature as a float32 scalar tensor; a clear error unless it is a finite number > 0."""
+    if ops.is_tensor(temperature) and not backend.is_concrete(temperature):
+        return ops.cast(temperature, "float32")  # checked where it was made (``sampling``)
+    try:
+        value = float(ops.convert_to_numpy(temperature))
+    except (TypeError, ValueError):
+        raise TypeError(f"temperature must be a number > 0, got {temperature!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    return ops.convert_to_tensor(np.float32(value))
 
 
 def head_from_config(config: dict):

@@ -497,6 +497,39 @@ class Dropout(keras.layers.Dropout):
 
 
 @serializable
+class ClassBias(keras.layers.Layer):
+    """A learnt vector per class, added to a layer's pre-activations: the V^T h of conditional PixelCNN.
+
+    ``call(labels)`` maps int class labels (B,) in 0..num_classes-1 to (B,
+    units): row ``labels[b]`` of a (num_classes, units) matrix. With ``h`` the
+    one-hot class, this is ``h @ V``: Gated PixelCNN adds it inside every
+    gate (van den Oord et al., 2016, eq. 4), and neocxi/pixelsnail-public
+    ``pixel_cnn_pp/nn.py`` (``gated_resnet``, its ``h`` argument: ``hw``,
+    initialised N(0, 0.05), added to the gate's pre-activations) in every
+    gated residual block. The class is the same at every pixel, so the bias
+    is added at every position alike and cannot break causality.
+    """
+
+    def __init__(self, num_classes, units, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes, self.units = int(num_classes), int(units)
+
+    def build(self, input_shape=None):
+        self.embeddings = self.add_weight(name="embeddings", shape=(self.num_classes, self.units),
+                                          initializer=keras.initializers.RandomNormal(stddev=0.05))
+
+    def call(self, labels):
+        return ops.take(self.embeddings, ops.cast(labels, "int32"), axis=0)
+
+    def on_grid(self, labels):
+        """``call`` shaped (B, 1, 1, units), to add to a (B, H, W, units) map."""
+        return self(labels)[:, None, None, :]
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "units": self.units}
+
+
+@serializable
 class GatedResidualBlock(keras.layers.Layer):
     """The gated residual block of PixelCNN++ and PixelSNAIL.
 
@@ -511,11 +544,14 @@ class GatedResidualBlock(keras.layers.Layer):
     ``aux`` is an optional second input of the same height and width (the
     other stream, a skip connection, or the attention output), given when the
     block is built with ``has_aux=True``; it enters through a 1x1 convolution,
-    so it must itself be causal.
+    so it must itself be causal. With ``num_classes`` the block is class-
+    conditional: ``labels`` (B,) select a learnt vector (``ClassBias``) that is
+    added to conv2's output before the gate, as ``gated_resnet``'s ``h`` in
+    neocxi/pixelsnail-public ``pixel_cnn_pp/nn.py`` (and openai/pixel-cnn's).
     """
 
     def __init__(self, filters, conv=NetworkInNetwork, dropout=0.0, has_aux=False, nonlinearity="concat_elu",
-                 **kwargs):
+                 num_classes=None, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.dropout_rate = float(dropout)
@@ -528,6 +564,8 @@ class GatedResidualBlock(keras.layers.Layer):
         self.conv2 = conv(2 * self.filters, init_scale=0.1)
         self.aux_nin = NetworkInNetwork(self.filters) if self.has_aux else None
         self.dropout = Dropout(self.dropout_rate)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.class_bias = None if num_classes is None else ClassBias(num_classes, 2 * self.filters)
 
     def build(self, input_shape):
         pass  # the sub-layers build themselves on first call
@@ -535,7 +573,7 @@ class GatedResidualBlock(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
                 "conv": keras.saving.get_registered_name(self.conv_class), "dropout": self.dropout_rate,
-                "has_aux": self.has_aux, "nonlinearity": self.nonlinearity_name}
+                "has_aux": self.has_aux, "nonlinearity": self.nonlinearity_name, "num_classes": self.num_classes}
 
     @classmethod
     def from_config(cls, config):
@@ -543,12 +581,18 @@ class GatedResidualBlock(keras.layers.Layer):
         config["conv"] = keras.saving.get_registered_object(config["conv"])
         return cls(**config)
 
-    def call(self, x, aux=None, training=False):
+    def _check_labels(self, labels):
+        if (labels is not None) != (self.class_bias is not None):
+            raise ValueError(f"GatedResidualBlock built with num_classes={self.num_classes} "
+                             f"was called with labels={'given' if labels is not None else None}")
+
+    def call(self, x, aux=None, labels=None, training=False):
         if x.shape[-1] != self.filters:
             raise ValueError(f"GatedResidualBlock built for {self.filters} channels got {x.shape[-1]}")
         if (aux is not None) != self.has_aux:
             raise ValueError(f"GatedResidualBlock built with has_aux={self.has_aux} "
                              f"was called with aux={aux is not None}")
+        self._check_labels(labels)
         f = self.nonlinearity
         c = self.conv1(f(x))
         if aux is not None:
@@ -556,7 +600,10 @@ class GatedResidualBlock(keras.layers.Layer):
         c = f(c)
         if self.dropout_rate > 0:
             c = self.dropout(c, training=training)
-        return x + sigmoid_gate(self.conv2(c))
+        c = self.conv2(c)
+        if labels is not None:
+            c = c + self.class_bias.on_grid(labels)
+        return x + sigmoid_gate(c)
 
     def start_cache(self, caches, batch, height, width, by="position"):
         """Register the sampling caches of the block's convolutions (see ``WeightNormConv2D.start_cache``)."""
@@ -564,14 +611,19 @@ class GatedResidualBlock(keras.layers.Layer):
             if conv is not None:
                 conv.start_cache(caches, batch, height, width, by)
 
-    def step(self, caches, x, *position, aux=None):
-        """``call`` at ``position`` (none for a block of 1x1 convolutions), without dropout: x, aux (B, C) or a row."""
+    def step(self, caches, x, *position, aux=None, labels=None):
+        """``call`` at ``position`` (none for a block of 1x1 convolutions), without dropout: x, aux (B, C) or a row
+        (B, W, C); labels (B,)."""
+        self._check_labels(labels)
         f = self.nonlinearity
         c = self.conv1.step(caches, f(x), *position)
         if aux is not None:
             c = c + self.aux_nin.step(caches, f(aux))
-        c = f(c)
-        return x + sigmoid_gate(self.conv2.step(caches, c, *position))
+        c = self.conv2.step(caches, f(c), *position)
+        if labels is not None:
+            bias = self.class_bias(labels)
+            c = c + (bias[:, None, :] if len(c.shape) == 3 else bias)
+        return x + sigmoid_gate(c)
 
 
 @serializable
@@ -591,12 +643,15 @@ class CausalSelfAttention(keras.layers.Layer):
     neocxi/pixelsnail-public ``pixel_cnn_pp/model.py``). ``attention_dropout``
     drops attention weights in training (rosinality's ``CausalAttention``).
 
-    call(features (B,H,W,filters), image (B,H,W,image_channels) in [-1,1])
-        -> (B,H,W, heads*value_dim)
+    With ``num_classes``, both gated residual blocks are class-conditional,
+    as every ``gated_resnet`` of the reference is under its ``h``.
+
+    call(features (B,H,W,filters), image (B,H,W,image_channels) in [-1,1],
+         labels (B,) or None) -> (B,H,W, heads*value_dim)
     """
 
     def __init__(self, filters, image_channels, num_heads=1, key_dim=16, value_dim=None, dropout=0.0,
-                 attention_dropout=0.0, nonlinearity="concat_elu", **kwargs):
+                 attention_dropout=0.0, nonlinearity="concat_elu", num_classes=None, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.num_heads = int(num_heads)
@@ -605,9 +660,11 @@ class CausalSelfAttention(keras.layers.Layer):
         self.attention_dropout_rate = float(attention_dropout)
         self.image_channels, self.dropout_rate = int(image_channels), float(dropout)
         self.nonlinearity_name = nonlinearity
+        self.num_classes = None if num_classes is None else int(num_classes)
         self.kv_block = GatedResidualBlock(image_channels + self.filters + 2, NetworkInNetwork, dropout,
-                                           nonlinearity=nonlinearity)
-        self.q_block = GatedResidualBlock(self.filters + 2, NetworkInNetwork, dropout, nonlinearity=nonlinearity)
+                                           nonlinearity=nonlinearity, num_classes=num_classes)
+        self.q_block = GatedResidualBlock(self.filters + 2, NetworkInNetwork, dropout, nonlinearity=nonlinearity,
+                                          num_classes=num_classes)
         self.kv_nin = NetworkInNetwork(self.num_heads * (self.key_dim + self.value_dim))
         self.q_nin = NetworkInNetwork(self.num_heads * self.key_dim)
         self.attention_dropout = Dropout(self.attention_dropout_rate)
@@ -619,12 +676,13 @@ class CausalSelfAttention(keras.layers.Layer):
         return {**super().get_config(), "filters": self.filters, "image_channels": self.image_channels,
                 "num_heads": self.num_heads, "key_dim": self.key_dim, "value_dim": self.value_dim,
                 "dropout": self.dropout_rate, "attention_dropout": self.attention_dropout_rate,
-                "nonlinearity": self.nonlinearity_name}
+                "nonlinearity": self.nonlinearity_name, "num_classes": self.num_classes}
 
-    def call(self, features, image, training=False):
+    def call(self, features, image, labels=None, training=False):
         background = coordinate_channels(features)
-        kv = self.kv_nin(self.kv_block(ops.concatenate([image, features, background], -1), training=training))
-        q = self.q_nin(self.q_block(ops.concatenate([features, background], -1), training=training))
+        kv = self.kv_nin(self.kv_block(ops.concatenate([image, features, background], -1), labels=labels,
+                                       training=training))
+        q = self.q_nin(self.q_block(ops.concatenate([features, background], -1), labels=labels, training=training))
         h, w = int(features.shape[1]), int(features.shape[2])
         n = h * w
         heads, dk, dv = self.num_heads, self.key_dim, self.value_dim
@@ -657,12 +715,13 @@ class CausalSelfAttention(keras.layers.Layer):
             part.start_cache(caches, batch, 1, 1)
         caches.add(self, KeyValueCache(batch, heads, n, self.key_dim, self.value_dim))
 
-    def step(self, caches, features, background, p):
+    def step(self, caches, features, background, p, labels=None):
         """``call`` at raster position p: (B, heads * dv) from the pixels stored before p (zeros for the first).
 
-        features (B, filters), background (B, 2): the coordinate channels at p.
+        features (B, filters), background (B, 2): the coordinate channels at p; labels (B,) or None.
         """
-        q = self.q_nin.step(caches, self.q_block.step(caches, ops.concatenate([features, background], -1)))
+        q = self.q_nin.step(caches, self.q_block.step(caches, ops.concatenate([features, background], -1),
+                                                      labels=labels))
         q = ops.reshape(q, (-1, self.num_heads, 1, self.key_dim))
         keys, values = caches[self].read()
         earlier = ops.arange(keys.shape[2]) < p  # (N,): the strictly causal mask's row p
@@ -672,9 +731,10 @@ class CausalSelfAttention(keras.layers.Layer):
         mixed = ops.matmul(weights, values)  # (B, heads, 1, dv)
         return ops.reshape(mixed, (-1, self.num_heads * self.value_dim))
 
-    def store(self, caches, image, features, background, p):
+    def store(self, caches, image, features, background, p, labels=None):
         """Store the key and value of position p, whose pixel ``image`` (B, C) is now known."""
-        kv = self.kv_nin.step(caches, self.kv_block.step(caches, ops.concatenate([image, features, background], -1)))
+        kv = self.kv_nin.step(caches, self.kv_block.step(caches, ops.concatenate([image, features, background], -1),
+                                                         labels=labels))
         k, v = ops.split(kv, [self.num_heads * self.key_dim], -1)
         caches[self].store(p, ops.reshape(k, (-1, self.key_dim)), ops.reshape(v, (-1, self.value_dim)))
 

@@ -18,9 +18,9 @@ from keras import ops
 
 from . import backend
 from .cached_sampling import cached_sampler
-from .distributions import to_unit_range
+from .distributions import check_temperature, to_unit_range
 from .sampling_steps import draw_pixel, fill, index, write_pixel
-from .validation import check_images
+from .validation import check_images, check_labels
 
 
 def _check_model(model):
@@ -28,10 +28,36 @@ def _check_model(model):
         raise TypeError(f"expected a model made by pl.build_model, got {type(model).__name__}")
 
 
-def log_prob(model, images, per_pixel=False, batch_size=64):
+def model_labels(model, labels, count):
+    """The labels to condition on, as int32 numpy (count,), or None for an unconditional model.
+
+    ``labels``: None, one class for all (an int, or a class name the model
+    knows), or one per image (ints or names). A conditional model needs them;
+    an unconditional one takes none.
+    """
+    conditional = getattr(model, "conditional", False)
+    if not conditional:
+        if labels is not None:
+            raise ValueError(f"labels were given to an unconditional {model.model_name}; build it with "
+                             "num_classes=K to condition on classes")
+        return None
+    if labels is None:
+        raise ValueError(f"this {model.model_name} is class-conditional ({model.num_classes} classes): give labels=, "
+                         "one class (an int or a class name) or one per image")
+    if isinstance(labels, (str, int, np.integer)):
+        labels = [labels] * count
+    labels = [model.class_index(v) if isinstance(v, str) else v for v in
+              (labels.tolist() if isinstance(labels, np.ndarray) else list(ops.convert_to_numpy(labels))
+               if ops.is_tensor(labels) else list(labels))]
+    return np.asarray(ops.convert_to_numpy(check_labels(np.asarray(labels), model.num_classes, count)))
+
+
+def log_prob(model, images, per_pixel=False, batch_size=64, labels=None):
     """Log-likelihood of uint8 images under ``model`` (dropout off).
 
     images: uint8 (B, H, W, C) matching ``model.image_shape``.
+    labels: for a class-conditional model, the class of every image: int (B,)
+      (or class names), or one class for all (see ``model_labels``).
     Returns float32 numpy (B,) nats per image, or (B, H, W) with ``per_pixel``
     (channels summed).
     """
@@ -39,13 +65,31 @@ def log_prob(model, images, per_pixel=False, batch_size=64):
     images = check_images(images, model.image_shape[-1])
     if tuple(images.shape[1:]) != model.image_shape:
         raise ValueError(f"images of shape {tuple(images.shape[1:])} do not match the model's {model.image_shape}")
+    labels = model_labels(model, labels, int(images.shape[0]))
     out = []
     for start in range(0, int(images.shape[0]), batch_size):
         chunk = images[start : start + batch_size]
-        params = model(to_unit_range(chunk), training=False)
+        chunk_labels = None if labels is None else labels[start : start + batch_size]
+        params = model(model.inputs_for(to_unit_range(chunk), chunk_labels), training=False)
         out.append(model.head.log_prob(chunk, params))
     lp = ops.concatenate(out, axis=0) if out else ops.zeros((0, *model.image_shape[:2]))
     return ops.convert_to_numpy(lp if per_pixel else ops.sum(lp, axis=[1, 2]))
+
+
+def class_log_probs(model, images, batch_size=64):
+    """log p(x | class) of every image under every class of a class-conditional model: float numpy (B, K) nats.
+
+    Bayes' rule turns it into a classifier: with equal priors, the most
+    likely class of x is the argmax over the row; the class summed out,
+    log p(x) = logsumexp over the row - log K.
+    """
+    _check_model(model)
+    if not getattr(model, "conditional", False):
+        raise ValueError(f"class_log_probs needs a class-conditional model; this {model.model_name} is unconditional")
+    images = np.asarray(check_images(images, model.image_shape[-1]))
+    count = len(images)
+    return np.stack([log_prob(model, images, batch_size=batch_size, labels=np.full(count, k))
+                     for k in range(model.num_classes)], axis=1)
 
 
 def _sampling_step(model):
@@ -54,10 +98,10 @@ def _sampling_step(model):
     if cached is not None:
         return cached
 
-    def step(model_call, canvas, row, col, update, seed):
-        # canvas uint8 (B,H,W,C); update bool (B,C): which sub-pixels of (row, col) to overwrite
-        params = model_call(to_unit_range(canvas))
-        pixel = draw_pixel(model.head, params[:, row, col, :], canvas, row, col, update, seed)
+    def step(model_call, canvas, row, col, update, seed, labels, temperature):
+        # canvas uint8 (B,H,W,C); update bool (B,C): which sub-pixels of (row, col) to overwrite; labels (B,) or None
+        params = model_call(model.inputs_for(to_unit_range(canvas), labels))
+        pixel = draw_pixel(model.head, params[:, row, col, :], canvas, row, col, update, seed, temperature)
         return write_pixel(canvas, row, col, pixel)
 
     step = backend.stateless_model_function(model, step)
@@ -70,8 +114,10 @@ class NaiveSampler:
 
     skips_known = True  # the canvas is its only state
 
-    def __init__(self, model):
+    def __init__(self, model, labels=None, temperature=1.0):
         self._step = _sampling_step(model)
+        self.labels = None if labels is None else ops.convert_to_tensor(labels)
+        self.temperature = check_temperature(temperature)
 
     def start(self):
         pass
@@ -80,47 +126,55 @@ class NaiveSampler:
         pass
 
     def step(self, canvas, i, j, update, seed):
-        return self._step(canvas, index(i), index(j), update, seed)
+        return self._step(canvas, index(i), index(j), update, seed, self.labels, self.temperature)
 
 
 METHODS = ("naive", "cached")
 
 
-def _fill(model, canvas, unknown, seed, method="naive", progress=None):
+def _fill(model, canvas, unknown, seed, method="naive", progress=None, labels=None, temperature=1.0):
     """Sample every unknown pixel of ``canvas`` in raster order.
 
-    canvas: uint8 numpy (B, H, W, C); unknown: bool numpy (B, H, W).
-    progress: a bar per row (see ``pixelcnn_lib.progress``).
+    canvas: uint8 numpy (B, H, W, C); unknown: bool numpy (B, H, W); labels:
+    int32 numpy (B,) or None; progress: a bar per row (see ``pixelcnn_lib.progress``).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_temperature(temperature)
     if method == "cached":
-        return cached_sampler(model, canvas.shape[0]).fill(canvas, unknown, seed, progress)
-    return fill(NaiveSampler(model), canvas, unknown, seed, model.head.passes_per_pixel, progress)
+        return cached_sampler(model, canvas.shape[0]).fill(canvas, unknown, seed, progress, labels, temperature)
+    sampler = NaiveSampler(model, labels, temperature)
+    return fill(sampler, canvas, unknown, seed, model.head.passes_per_pixel, progress)
 
 
-def sample(model, num_images, seed=0, method="naive", progress=None):
+def sample(model, num_images, seed=0, method="naive", progress=None, labels=None, temperature=1.0):
     """Draw ``num_images`` new images, pixel by pixel. Returns uint8 (N, H, W, C).
 
     The same seed gives the same images for the same model and weights, with
-    either ``method`` ("naive" or "cached"). ``progress``: a bar per row (True,
-    False, or None for the default of ``pixelcnn_lib.progress``).
+    either ``method`` ("naive" or "cached"). ``labels``: for a class-
+    conditional model, the class of every image (int (N,) or class names), or
+    one class (an int or a name) for all. ``temperature``: see the head's
+    ``sample`` (the logistic mixture divides its logits by T and multiplies
+    its scales by T; the softmax divides its logits by T); 1 draws from the
+    model itself. ``progress``: a bar per row (True, False, or None for the
+    default of ``pixelcnn_lib.progress``).
     """
     _check_model(model)
-    if not isinstance(num_images, (int, np.integer)) or num_images < 1:
+    if isinstance(num_images, bool) or not isinstance(num_images, (int, np.integer)) or num_images < 1:
         raise ValueError(f"num_images must be a positive int, got {num_images!r}")
+    labels = model_labels(model, labels, int(num_images))
     h, w, c = model.image_shape
     canvas = np.zeros((num_images, h, w, c), np.uint8)
-    return _fill(model, canvas, np.ones((num_images, h, w), bool), seed, method, progress)
+    return _fill(model, canvas, np.ones((num_images, h, w), bool), seed, method, progress, labels, temperature)
 
 
-def complete(model, images, known, seed=0, method="naive", progress=None):
+def complete(model, images, known, seed=0, method="naive", progress=None, labels=None, temperature=1.0):
     """Fill in the unknown pixels of ``images``, keeping every known pixel exactly.
 
     images: uint8 (B, H, W, C); known: bool (B, H, W), True where the pixel is
     given. Unknown pixels are sampled in raster order, each conditioned on all
     pixels before it (known or already sampled). Returns uint8 (B, H, W, C).
-    ``progress`` as for ``sample``.
+    ``labels``, ``temperature`` and ``progress`` as for ``sample``.
     """
     _check_model(model)
     images = check_images(images, model.image_shape[-1])
@@ -131,5 +185,6 @@ def complete(model, images, known, seed=0, method="naive", progress=None):
         raise TypeError(f"known must be a bool array (True = pixel is given), got dtype {known.dtype}")
     if known.shape != tuple(images.shape[:3]):
         raise ValueError(f"known must have shape (B, H, W) = {tuple(images.shape[:3])}, got {known.shape}")
+    labels = model_labels(model, labels, int(images.shape[0]))
     canvas = np.array(images, dtype=np.uint8)
-    return _fill(model, canvas, ~known, seed, method, progress)
+    return _fill(model, canvas, ~known, seed, method, progress, labels, temperature)

@@ -47,9 +47,10 @@ def index(k):
     return ops.convert_to_tensor(np.int32(k))
 
 
-def draw_pixel(head, params, canvas, i, j, update, seed):
-    """The new pixel (i, j): drawn from ``params`` (B, P) where ``update`` (B, C) is set, else kept. (B, C) uint8."""
-    drawn = head.sample(params[:, None, None, :], seed)[:, 0, 0, :]
+def draw_pixel(head, params, canvas, i, j, update, seed, temperature=1.0):
+    """The new pixel (i, j): drawn from ``params`` (B, P) at ``temperature`` where ``update`` (B, C) is set, else
+    kept. (B, C) uint8."""
+    drawn = head.sample(params[:, None, None, :], seed, temperature)[:, 0, 0, :]
     return ops.where(update, drawn, canvas[:, i, j, :])
 
 

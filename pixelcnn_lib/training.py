@@ -69,7 +69,8 @@ class TrainConfig:
     init_batch_size: int = 64  # images for the data-dependent initialisation
     seed: int = 0
     time_limit: float = 0.0  # seconds of training (all parts of a resumed run together); 0: no limit
-    flip: bool = False
+    flip: bool = False  # mirror half the training images left-right
+    rotate: bool = False  # turn each training image by a random multiple of 90 degrees (with flip: all 8 symmetries)
     xla: bool = False
     conv_precision: str = "float32"  # "bfloat16": mixed precision, convolutions in bfloat16 (see layers.conv_precision)
     log_samples: int = 4  # images drawn from the averaged weights at the end, shown in TensorBoard; 0: none
@@ -126,18 +127,22 @@ def make_optimizer(config: TrainConfig, total_steps):
                                  beta_2=config.beta_2, epsilon=config.epsilon)
 
 
-def nll_bits_per_dim(model, images, training):
-    """Mean negative log-likelihood of a uint8 batch, in bits per sub-pixel: the model's ``compute_loss``."""
-    return model.compute_loss(x=images, y_pred=model(images, training=training), training=training)
+def nll_bits_per_dim(model, inputs, training):
+    """Mean negative log-likelihood of a uint8 batch (or ``{"images", "labels"}``), in bits per sub-pixel: the
+    model's ``compute_loss``."""
+    return model.compute_loss(x=inputs, y_pred=model(inputs, training=training), training=training)
 
 
-def evaluate_bits_per_dim(model, images, batch_size=64, progress=None):
-    """Average bits/dim of uint8 images (training=False).
+def evaluate_bits_per_dim(model, images, batch_size=64, progress=None, labels=None):
+    """Average bits/dim of uint8 images (training=False); ``labels`` (N,) for a class-conditional model.
 
     progress: a bar per batch (True, False, or None for the default of
     ``pixelcnn_lib.progress``).
     """
+    from .sampling import model_labels
+
     images = check_images(images, model.image_shape[-1])
+    labels = model_labels(model, labels, int(images.shape[0]))
     step = _eval_step(model)
     total, count = 0.0, 0
     num_batches = -(-int(images.shape[0]) // batch_size)
@@ -145,7 +150,8 @@ def evaluate_bits_per_dim(model, images, batch_size=64, progress=None):
         for start in range(0, int(images.shape[0]), batch_size):
             chunk = images[start : start + batch_size]
             n = int(chunk.shape[0])
-            total += float(step(chunk)) * n
+            inputs = model.inputs_for(chunk, None if labels is None else labels[start : start + batch_size])
+            total += float(step(inputs)) * n
             count += n
             bar.update(1)
             bar.set_postfix({"bits/dim": f"{total / count:.4f}"}, refresh=False)
@@ -280,18 +286,21 @@ class Validation(keras.callbacks.Callback):
     runs in float32, whatever ``conv_precision`` training uses.
     """
 
-    def __init__(self, images, average, total, every=0):
+    def __init__(self, images, average, total, every=0, labels=None):
         super().__init__()
         self.images, self.average, self.total, self.every = images, average, total, every
+        self.labels = labels  # the images' classes, for a class-conditional model
 
     def on_train_batch_end(self, batch, logs=None):
         step = fit_step(self.model)
         if not (_run_ends(self.model, self.total) or (self.every and step % self.every == 0)):
             return
         with conv_precision("float32"):
-            logs["val_raw_bits_per_dim"] = evaluate_bits_per_dim(self.model, self.images, progress=False)
+            logs["val_raw_bits_per_dim"] = evaluate_bits_per_dim(self.model, self.images, progress=False,
+                                                                 labels=self.labels)
             with self.average.swapped_in():
-                logs["val_bits_per_dim"] = evaluate_bits_per_dim(self.model, self.images, progress=False)
+                logs["val_bits_per_dim"] = evaluate_bits_per_dim(self.model, self.images, progress=False,
+                                                                 labels=self.labels)
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -440,8 +449,9 @@ class TrainingLog(keras.callbacks.Callback):
         if self.num_samples and step > self.start_step:
             from .sampling import sample
 
+            labels = (np.arange(self.num_samples) % self.model.num_classes if self.model.conditional else None)
             with conv_precision("float32"), self.average.swapped_in():
-                images = sample(self.model, self.num_samples, seed=self.seed, progress=False)
+                images = sample(self.model, self.num_samples, seed=self.seed, progress=False, labels=labels)
             with self.tensorboard.as_default():
                 tf.summary.image("samples", images, step=step, max_outputs=self.num_samples)
         self.close()
@@ -467,17 +477,20 @@ def is_chief(strategy=None):
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def train(model_config: dict, images, output_dir, config: TrainConfig = TrainConfig(), val_images=None,
-          resume=False, strategy=None, verbose=True, val_labels=None, progress=None):
+def train(model_config: dict, images, output_dir, config: TrainConfig | None = None, val_images=None,
+          resume=False, strategy=None, verbose=True, val_labels=None, progress=None, labels=None, metadata=None):
     """Train a model with ``model.fit`` and write checkpoints and logs to ``output_dir``.
 
     model_config: ``{"model": name, "image_shape": [H, W, C], **hparams}``
-      (what ``model.config`` returns).
-    images: uint8 (N, H, W, C) training images.
-    val_images, val_labels: held-out images and (optional) their class
-      labels; ``config.val_size`` of them, drawn once with ``config.seed``
-      (balanced over the classes when labels are given), are evaluated with
-      the averaged and with the raw weights every ``config.val_every`` steps.
+      (what ``model.config`` returns); with ``"num_classes"`` (and
+      ``"class_names"``) the model is class-conditional.
+    images: uint8 (N, H, W, C) training images; labels: their classes, int
+      (N,), required for a class-conditional model (and only for one).
+    val_images, val_labels: held-out images and (optional for an
+      unconditional model) their class labels; ``config.val_size`` of them,
+      drawn once with ``config.seed`` (balanced over the classes when labels
+      are given), are evaluated with the averaged and with the raw weights
+      every ``config.val_every`` steps.
     resume: continue from ``output_dir``'s checkpoint: same step count,
       learning rate and data order as if the run had never stopped. Without
       it, an existing checkpoint is an error (nothing is overwritten).
@@ -490,6 +503,9 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
       and the run's events.
     progress: a bar per step with the current bits/dim (True, False, or None
       for the default of ``pixelcnn_lib.progress``).
+    metadata: a dict written into the run's ``config.json`` beside the
+      settings (for example the held-out split), and so into ``load_model``'s
+      ``metadata``.
 
     The model is compiled with Adam (``make_optimizer``) and trained by
     ``fit`` with its ``compute_loss`` (bits/dim) and the callbacks of this
@@ -499,9 +515,24 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
     Returns a dict with the model (EMA weights loaded), the history rows and
     the final step.
     """
+    config = TrainConfig() if config is None else config
     out = Path(output_dir)
     images = np.asarray(check_images(images))
     model_config = dict(model_config)
+    conditional = model_config.get("num_classes") is not None
+    if conditional and (labels is None or (val_images is not None and val_labels is None)):
+        raise ValueError("a class-conditional model trains on labelled images: give labels= (and val_labels= "
+                         "with val_images=)")
+    if not conditional and labels is not None:
+        raise ValueError("labels were given for an unconditional model; add num_classes to its config to "
+                         "condition on them")
+    if labels is not None:
+        from .validation import check_labels
+
+        labels = np.asarray(ops.convert_to_numpy(check_labels(labels, model_config["num_classes"], len(images))))
+        if val_labels is not None:
+            val_labels = np.asarray(ops.convert_to_numpy(
+                check_labels(val_labels, model_config["num_classes"], len(val_images), "val_labels")))
     image_shape = tuple(model_config.get("image_shape", ()))
     if tuple(images.shape[1:]) != image_shape:
         raise ValueError(f"training images have shape {images.shape[1:]} but the model expects {image_shape}")
@@ -540,14 +571,15 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
         if verbose:
             print(f"resumed from step {start_step}", flush=True)
     else:
-        init = images[subset_indices(len(images), config.init_batch_size, seed=config.seed)]
-        data_dependent_init(model, init)  # the same seeded images, so the same result, on every worker
+        chosen = subset_indices(len(images), config.init_batch_size, labels, seed=config.seed)
+        # the same seeded images, so the same result, on every worker
+        data_dependent_init(model, images[chosen], None if labels is None else labels[chosen])
         average.reset()
         if resume and verbose:
             print("resumed from step 0 (no checkpoint yet)", flush=True)
     ckpt.atomic_write_json(out / ckpt.CONFIG_FILE, {
         "model": model.config, "training": dataclasses.asdict(config),
-        "num_train_images": int(len(images)), "image_shape": list(model.image_shape),
+        "num_train_images": int(len(images)), "image_shape": list(model.image_shape), **(metadata or {}),
     })
 
     log = TrainingLog(out, start_step, total, config.log_every, config.batch_size, average, per_epoch, verbose,
@@ -555,17 +587,18 @@ def train(model_config: dict, images, output_dir, config: TrainConfig = TrainCon
     callbacks = [average, TimeLimit(config.time_limit, log.previous_elapsed), StopOnDivergence(out)]
     if val_images is not None:
         val_images = np.asarray(check_images(val_images, model.image_shape[-1]))
-        val_images = val_images[subset_indices(len(val_images), config.val_size, val_labels, seed=config.seed)]
-        callbacks.append(Validation(val_images, average, total, config.val_every))
+        chosen = subset_indices(len(val_images), config.val_size, val_labels, seed=config.seed)
+        callbacks.append(Validation(val_images[chosen], average, total, config.val_every,
+                                    val_labels[chosen] if conditional else None))
     callbacks += [Checkpoint(out, average, total, config.checkpoint_every), log]
 
     try:
         if start_step < total:
             batches = training_batches(images, config.batch_size, start_step, total - start_step, flip=config.flip,
-                                       seed=config.seed)
+                                       seed=config.seed, labels=labels, rotate=config.rotate)
             # int32 on the way in: under a strategy, Keras first averages a batch over the workers to build the
             # model, and the collective ops that do it take no uint8 (the model accepts any integer images)
-            batches = batches.map(lambda x: tf.cast(x, tf.int32))
+            batches = batches.map(lambda x: tf.nest.map_structure(lambda t: tf.cast(t, tf.int32), x))
             # each worker reads its part of every global batch
             with conv_precision(config.conv_precision):  # read while the step is traced
                 model.fit(batches.with_options(_sharded_by_data()), epochs=1, verbose=0, shuffle=False,

@@ -44,6 +44,33 @@ def check_images(images, channels=None, name="images"):
     return ops.convert_to_tensor(images)
 
 
+def check_labels(labels, num_classes, batch=None, name="labels"):
+    """Check class labels: integers of shape (B,) in 0..num_classes-1, B = ``batch`` where it is known.
+
+    Returns them as an int32 tensor. Values are checked where they are known
+    (eagerly); a traced batch is checked for its shape and dtype only.
+    """
+    if isinstance(labels, (list, tuple)) or isinstance(labels, (int, np.integer)):
+        labels = np.asarray(labels)
+    if not _is_array(labels):
+        raise TypeError(f"{name} must be a numpy array or tensor of ints, got {type(labels).__name__}")
+    dtype = backend.dtype_name(labels)
+    if not backend.is_integer_dtype(dtype):
+        raise TypeError(f"{name} must be integer class indices 0..{num_classes - 1}, got dtype {dtype}")
+    shape = tuple(labels.shape)
+    if len(shape) != 1:
+        raise ValueError(f"{name} must have shape (batch,), one class per image, got shape {shape}")
+    if batch is not None and shape[0] is not None and shape[0] != batch:
+        raise ValueError(f"{shape[0]} {name} were given for {batch} images")
+    if backend.is_concrete(labels):
+        values = ops.convert_to_numpy(labels)
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            bad = values[(values < 0) | (values >= num_classes)]
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1} (the model's {num_classes} classes), "
+                             f"got {bad[:5].tolist()}")
+    return ops.cast(ops.convert_to_tensor(labels), "int32")
+
+
 def check_params(params, num_params, head_name):
     """Check the network output given to a head: float, last axis ``num_params``."""
     if not (ops.is_tensor(params) or isinstance(params, keras.Variable)):

@@ -17,17 +17,20 @@ for _cls in MODELS.values():  # so that keras.models.load_model("m.keras") finds
     keras.saving.register_keras_serializable(package="pixelcnn_lib")(_cls)
 
 
-def build_model(name, image_shape=(32, 32, 3), **hparams) -> AutoregressiveModel:
+def build_model(name, image_shape=(32, 32, 3), num_classes=None, class_names=None, **hparams) -> AutoregressiveModel:
     """Build one of the family, with its weights created.
 
     Args:
       name: "pixelcnn", "gated_pixelcnn", "pixelcnn_pp" or "pixelsnail".
       image_shape: (H, W, C), square, C = 1 (grey) or 3 (RGB).
+      num_classes: None (unconditional), or K: a class-conditional model,
+        called with ``{"images": x, "labels": y}``, y int (B,) in 0..K-1.
+      class_names: optional K names of the classes, saved with the model.
       **hparams: overrides of the model's ``defaults`` (its published CIFAR-10
         configuration); every model takes ``filters`` and ``depth``.
 
-    Returns a ``keras.Model``; ``model(x)`` maps float32 (B, H, W, C) images in
-    [-1, 1] to (B, H, W, model.head.num_params).
+    Returns a ``keras.Model``; ``model(x)`` maps uint8 (B, H, W, C) images (or
+    float32 ones in [-1, 1]) to (B, H, W, model.head.num_params).
     """
     if name not in MODELS:
         raise ValueError(f"unknown model name {name!r}; choose one of {sorted(MODELS)}")
@@ -44,8 +47,9 @@ def build_model(name, image_shape=(32, 32, 3), **hparams) -> AutoregressiveModel
     for key in ("filters", "depth"):
         if not isinstance(config[key], (int, np.integer)) or config[key] < 1:
             raise ValueError(f"{key} must be a positive int, got {config[key]!r}")
-    model = cls(image_shape, **config)
-    model(np.zeros((1, *image_shape), np.float32))  # create the weights
+    model = cls(image_shape, **config, num_classes=num_classes, class_names=class_names)
+    model(model.inputs_for(np.zeros((1, *image_shape), np.float32),
+                           None if num_classes is None else np.zeros((1,), np.int32)))  # create the weights
     return model
 
 

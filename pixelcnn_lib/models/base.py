@@ -26,31 +26,88 @@ class AutoregressiveModel(keras.Model):
     the distribution parameters, and ``model.save("m.keras")`` /
     ``keras.models.load_model("m.keras")`` round-trip (``get_config``).
 
+    A class-conditional model (``num_classes=K``) takes a dict instead of the
+    images, ``{"images": x, "labels": y}`` with int labels y (B,) in
+    0..K-1, everywhere: ``model(inputs)``, ``fit``, ``evaluate``,
+    ``predict``. ``class_names`` (optional, K strings) travel with the
+    saved model, so a label can be given by name (``class_index``).
+
     Subclasses set ``model_name``, ``defaults`` (their published CIFAR-10
-    configuration) and implement ``network(x, training)`` (not ``forward``, which on the PyTorch backend is
-    ``torch.nn.Module``'s own and would bypass ``call``).
+    configuration) and implement ``network(x, training, labels)`` (not ``forward``, which on the PyTorch backend
+    is ``torch.nn.Module``'s own and would bypass ``call``); ``labels`` is None for an unconditional model.
     """
 
     model_name = None
     defaults: dict = {}
     min_image_size = 1
 
-    def __init__(self, image_shape, head, hparams, **kwargs):
+    def __init__(self, image_shape, head, hparams, num_classes=None, class_names=None, **kwargs):
         super().__init__(name=kwargs.pop("name", self.model_name), **kwargs)
         self.image_shape = tuple(image_shape)
         self.head = head
         self._hparams = dict(hparams)
+        self.num_classes, self.class_names = check_classes(num_classes, class_names)
 
     @property
     def hparams(self) -> dict:
         return dict(self._hparams)
 
     @property
-    def config(self) -> dict:
-        """Everything needed to rebuild this model: name, image shape, hparams."""
-        return {"model": self.model_name, "image_shape": list(self.image_shape), **self._hparams}
+    def conditional(self) -> bool:
+        """Whether the model is class-conditional (built with ``num_classes``)."""
+        return self.num_classes is not None
 
-    def call(self, x, training=False):
+    @property
+    def config(self) -> dict:
+        """Everything needed to rebuild this model: name, image shape, hparams (and classes, if conditional)."""
+        config = {"model": self.model_name, "image_shape": list(self.image_shape), **self._hparams}
+        if self.conditional:
+            config["num_classes"] = self.num_classes
+            if self.class_names is not None:
+                config["class_names"] = list(self.class_names)
+        return config
+
+    def class_index(self, name):
+        """The label of the class called ``name``; a clear error for a name the model does not know."""
+        if not self.conditional:
+            raise ValueError(f"{self.model_name} is unconditional: it has no classes")
+        if self.class_names is None:
+            raise ValueError(f"this model's {self.num_classes} classes have no names; give labels 0..."
+                             f"{self.num_classes - 1}")
+        if name not in self.class_names:
+            raise ValueError(f"the model has no class {name!r}; its classes are {list(self.class_names)}")
+        return self.class_names.index(name)
+
+    def split_inputs(self, inputs):
+        """(images, labels) of what the model is given: the images alone, or ``{"images": ..., "labels": ...}``
+        for a class-conditional model (labels None for an unconditional one). Checks the labels."""
+        from ..validation import check_labels
+
+        if isinstance(inputs, dict):
+            unknown = sorted(set(inputs) - {"images", "labels"})
+            if unknown or "images" not in inputs:
+                raise ValueError(f"{self.model_name} takes a dict with keys 'images' and 'labels', got keys "
+                                 f"{sorted(inputs)}")
+            images, labels = inputs["images"], inputs.get("labels")
+        else:
+            images, labels = inputs, None
+        if not self.conditional:
+            if labels is not None:
+                raise ValueError(f"labels were given to an unconditional {self.model_name}; build it with "
+                                 "num_classes=K to condition on classes")
+            return images, None
+        if labels is None:
+            raise ValueError(f"this {self.model_name} is class-conditional ({self.num_classes} classes): give "
+                             "{'images': images, 'labels': labels}, labels int (B,) in 0.."
+                             f"{self.num_classes - 1}")
+        return images, check_labels(labels, self.num_classes, images.shape[0])
+
+    def inputs_for(self, images, labels=None):
+        """What ``call`` takes for ``images`` and ``labels``: the images, or the dict of both."""
+        return images if labels is None else {"images": images, "labels": labels}
+
+    def call(self, inputs, training=False):
+        x, labels = self.split_inputs(inputs)
         shape = tuple(x.shape[1:])
         if len(x.shape) != 4:
             raise ValueError(f"{self.model_name} expects images of shape (batch, H, W, C), got {tuple(x.shape)}")
@@ -65,14 +122,18 @@ class AutoregressiveModel(keras.Model):
         elif not dtype.startswith(("float", "bfloat")):
             raise TypeError(f"{self.model_name} takes integer images (0..255, e.g. uint8) or float images scaled to "
                             f"[-1, 1], got dtype {dtype}")
-        return self.network(ops.cast(x, "float32"), training=training)
+        return self.network(ops.cast(x, "float32"), training=training, labels=labels)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The loss of ``fit`` and ``evaluate``: the negative log-likelihood of the uint8 images ``x`` in bits per
         sub-pixel (``training.nll_bits_per_dim``), plus any losses the layers add. ``y`` must be None: the images
-        are their own targets."""
+        are their own targets (a conditional model's labels come with them: ``x = {"images", "labels"}``)."""
         if y is not None:
-            raise ValueError(f"{self.model_name} is trained on the images alone: fit(images), not fit(images, y)")
+            hint = (' (a class-conditional model takes fit({"images": x, "labels": y}))' if self.conditional
+                    else "")
+            raise ValueError(f"{self.model_name} is trained on the images alone: fit(images), not fit(images, y)"
+                             + hint)
+        x, _ = self.split_inputs(x)
         if not backend.is_integer_dtype(backend.dtype_name(x)):
             raise TypeError(f"fit and evaluate take uint8 images (integer pixel values 0..255, which are the "
                             f"targets), got {backend.dtype_name(x)}")
@@ -110,7 +171,7 @@ class AutoregressiveModel(keras.Model):
             raise ValueError(f"{cls.__name__} cannot be built from the config of {config.get('model')!r}")
         return model_from_config(config)
 
-    def network(self, x, training):
+    def network(self, x, training, labels=None):
         raise NotImplementedError
 
     # cached sampling: a model that sets ``cached_sampling = True`` writes its forward pass a second time,
@@ -124,11 +185,12 @@ class AutoregressiveModel(keras.Model):
         """The sampling caches (``sampling_caches.Caches``) for ``batch`` images."""
         raise NotImplementedError(f"{self.model_name} has no cached sampler")
 
-    def sample_row(self, caches, canvas, i, variant=0):
+    def sample_row(self, caches, canvas, i, labels=None, variant=0):
         """Work done once per image row i, before its pixels: nothing unless a model overrides it."""
 
-    def sample_step(self, caches, canvas, i, j, update, seed, variant=0):
-        """Draw the sub-pixels ``update`` (B, C) of pixel (i, j), update the caches, return the canvas."""
+    def sample_step(self, caches, canvas, i, j, update, seed, labels=None, temperature=1.0, variant=0):
+        """Draw the sub-pixels ``update`` (B, C) of pixel (i, j) at ``temperature``, update the caches, return
+        the canvas. ``labels`` (B,) for a class-conditional model, else None."""
         raise NotImplementedError(f"{self.model_name} has no cached sampler")
 
     def sampling_variant(self, *coordinates):
@@ -136,15 +198,31 @@ class AutoregressiveModel(keras.Model):
         return 0
 
 
+def check_classes(num_classes, class_names):
+    """(num_classes, class_names) checked: None, or an int >= 1 with None or that many distinct strings."""
+    if num_classes is None:
+        if class_names is not None:
+            raise ValueError("class_names were given without num_classes")
+        return None, None
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be None (unconditional) or a positive int, got {num_classes!r}")
+    if class_names is not None:
+        class_names = [str(c) for c in class_names]
+        if len(class_names) != num_classes or len(set(class_names)) != num_classes:
+            raise ValueError(f"class_names must be {num_classes} distinct names, got {class_names!r}")
+    return int(num_classes), class_names
+
+
 def pad_with_ones(x):
     """Append a channel of ones, so zero padding is distinguishable from black pixels."""
     return ops.concatenate([x, ops.ones_like(x[..., :1])], axis=-1)
 
 
-def data_dependent_init(model, images):
+def data_dependent_init(model, images, labels=None):
     """Initialise weight-normalised layers from one batch (Salimans and Kingma, 2016).
 
-    Runs ``model`` once, eagerly, on ``images`` (uint8 (B, H, W, C)); each
+    Runs ``model`` once, eagerly, on ``images`` (uint8 (B, H, W, C)) and, for
+    a class-conditional model, their ``labels`` (B,); each
     weight-normalised layer, in the order the forward pass reaches it, sets its
     scale and bias so that its outputs on this batch have mean 0 and standard
     deviation ``init_scale``. Returns the number of layers initialised.
@@ -160,7 +238,7 @@ def data_dependent_init(model, images):
     for layer in targets:
         layer.init_pending = True
     try:
-        model(to_unit_range(images), training=False)
+        model(model.inputs_for(to_unit_range(images), labels), training=False)
     finally:
         pending = [layer.name for layer in targets if layer.init_pending]
         for layer in targets:

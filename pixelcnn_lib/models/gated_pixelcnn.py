@@ -7,7 +7,9 @@ Two stacks remove the blind spot of masked convolutions:
   masked convolution) and receives the vertical stack through a 1x1 link.
 
 Both use the gated activation tanh(a) * sigmoid(b); the horizontal stack is
-residual. For RGB, the horizontal stack's masks and gates keep R, G, B channel
+residual. A class-conditional model (``num_classes``) adds a learnt vector of
+its class inside every gate of both stacks, tanh(W_f * x + V_f^T h) *
+sigmoid(W_g * x + V_g^T h) (the paper's equation 4; ``layers.ClassBias``). For RGB, the horizontal stack's masks and gates keep R, G, B channel
 groups so each sub-pixel only sees the channels before it.
 """
 
@@ -25,10 +27,12 @@ class GatedPixelCNN(AutoregressiveModel):
     model_name = "gated_pixelcnn"
     defaults = {"filters": 384, "depth": 20, "kernel": 5, "head_filters": 1024}
 
-    def __init__(self, image_shape, filters, depth, kernel, head_filters, **kwargs):
+    def __init__(self, image_shape, filters, depth, kernel, head_filters, num_classes=None, class_names=None,
+                 **kwargs):
         channels = image_shape[-1]
         super().__init__(image_shape, Categorical(channels), dict(
-            filters=filters, depth=depth, kernel=kernel, head_filters=head_filters), **kwargs)
+            filters=filters, depth=depth, kernel=kernel, head_filters=head_filters), num_classes, class_names,
+            **kwargs)
         if filters % (2 * channels) and channels > 1:
             raise ValueError(f"gated_pixelcnn on RGB needs filters divisible by 6, got {filters}")
         if kernel % 2 == 0 or kernel < 3:
@@ -40,14 +44,18 @@ class GatedPixelCNN(AutoregressiveModel):
         self.h_convs = [L.MaskedConv2D(2 * f, (1, kernel), "A" if i == 0 else "B", g) for i in range(depth)]
         self.links = [L.NetworkInNetwork(2 * f) for _ in range(depth)]
         self.h_outs = [L.MaskedConv2D(f, 1, "B", g) for _ in range(depth)]
+        if self.conditional:  # V^T h of each gate, one per stack and layer
+            self.v_classes = [L.ClassBias(self.num_classes, 2 * f) for _ in range(depth)]
+            self.h_classes = [L.ClassBias(self.num_classes, 2 * f) for _ in range(depth)]
         self.out1 = L.MaskedConv2D(head_filters, 1, "B", g)
         self.out2 = L.MaskedConv2D(self.head.num_params, 1, "B", g)
 
-    def stacks(self, x):
+    def stacks(self, x, labels=None):
         """The vertical and horizontal stacks after every layer: [(v, h), ...], each (B, H, W, filters).
 
-        ``x``: float32 images in [-1, 1]. ``network`` reads the horizontal
-        stack of the last layer; chapter 4 looks at all of them.
+        ``x``: float32 images in [-1, 1]; ``labels`` (B,) for a class-
+        conditional model. ``network`` reads the horizontal stack of the last
+        layer; chapter 4 looks at all of them.
         """
         v, h, outputs = x, x, []
         for i, (v_conv, h_conv, link, h_out) in enumerate(zip(self.v_convs, self.h_convs, self.links, self.h_outs)):
@@ -55,14 +63,17 @@ class GatedPixelCNN(AutoregressiveModel):
             if i == 0:
                 v_pre = L.down_shift(v_pre)  # the first layer must not see the current row
             h_pre = h_conv(h) + link(v_pre)  # the one-way link: the vertical stack feeds the horizontal one
+            if labels is not None:  # the class enters both gates (added after the link, so once in h_pre)
+                v_pre = v_pre + self.v_classes[i].on_grid(labels)
+                h_pre = h_pre + self.h_classes[i].on_grid(labels)
             v = L.gated_activation(v_pre)  # tanh(a) * sigmoid(b): 2F channels in, F out
             h_new = h_out(L.gated_activation(h_pre, self.groups))
             h = h_new if i == 0 else h + h_new  # the residual connection, on the horizontal stack only
             outputs.append((v, h))
         return outputs
 
-    def network(self, x, training):
-        _, h = self.stacks(x)[-1]
+    def network(self, x, training, labels=None):
+        _, h = self.stacks(x, labels)[-1]
         return self.out2(ops.relu(self.out1(ops.relu(h))))
 
     def receptive_spec(self):
@@ -103,7 +114,7 @@ class GatedPixelCNN(AutoregressiveModel):
         caches.add("v_pre", C.variable(v_pre))
         return caches
 
-    def sample_row(self, caches, canvas, i, variant=0):
+    def sample_row(self, caches, canvas, i, labels=None, variant=0):
         """The vertical stack of ``stacks`` for row i (it sees rows < i only); keeps each layer's v_pre."""
         above = ops.maximum(i - 1, 0)
         v = to_unit_range(canvas[:, above]) * ops.cast(i > 0, "float32")
@@ -113,20 +124,24 @@ class GatedPixelCNN(AutoregressiveModel):
                 v_pre = v_conv.step(caches, v, above) * ops.cast(i > 0, "float32")
             else:
                 v_pre = v_conv.step(caches, v, i)
+            outputs.append(v_pre)  # the link reads v_pre before the class enters it, as in ``stacks``
+            if labels is not None:
+                v_pre = v_pre + self.v_classes[k](labels)[:, None, :]
             v = L.gated_activation(v_pre)
-            outputs.append(v_pre)
         caches["v_pre"].assign(ops.transpose(ops.stack(outputs), [2, 0, 1, 3]))  # (W, layers, B, 2F)
 
-    def sample_step(self, caches, canvas, i, j, update, seed, variant=0):
+    def sample_step(self, caches, canvas, i, j, update, seed, labels=None, temperature=1.0, variant=0):
         """The horizontal stack of ``stacks`` and the head of ``network`` at (i, j)."""
         h = to_unit_range(canvas[:, i, j, :])
         v_pres = caches["v_pre"].sparse_read(j[None])[0]  # (layers, B, 2F)
         for k, (h_conv, link, h_out) in enumerate(zip(self.h_convs, self.links, self.h_outs)):
             h_pre = h_conv.step(caches, h, i, j) + link.step(caches, v_pres[k])
+            if labels is not None:
+                h_pre = h_pre + self.h_classes[k](labels)
             h_new = h_out.step(caches, L.gated_activation(h_pre, self.groups))
             h = h_new if k == 0 else h + h_new
         params = self.out2.step(caches, ops.relu(self.out1.step(caches, ops.relu(h))))
-        pixel = draw_pixel(self.head, params, canvas, i, j, update, seed)
+        pixel = draw_pixel(self.head, params, canvas, i, j, update, seed, temperature)
         # later positions read this pixel through the first (type-A) layer: store its new value
         caches[self.h_convs[0]].write(i, j, to_unit_range(pixel))
         return write_pixel(canvas, i, j, pixel)

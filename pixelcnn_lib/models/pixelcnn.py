@@ -10,6 +10,12 @@ mixture of K components (a departure from the paper, for comparing the two
 heads on the same network, as chapter 2 does): the mixture couples a pixel's
 colours itself, so the masks then treat the pixel as one group and every
 output at a pixel sees earlier pixels only.
+
+A class-conditional model (``num_classes``) adds a learnt vector of its class
+(``layers.ClassBias``) to every residual block's 3x3 output before its ReLU:
+the plain PixelCNN has no gates to put it in (Gated PixelCNN adds it inside
+its gates), so it enters the pre-activations, as the conditional PixelCNN of
+van den Oord et al. (2016) adds V^T h to them.
 """
 
 import numpy as np
@@ -26,7 +32,8 @@ class PixelCNN(AutoregressiveModel):
     defaults = {"filters": 128, "depth": 15, "first_kernel": 7, "kernel": 3, "head_filters": 1024,
                 "num_mixtures": None}
 
-    def __init__(self, image_shape, filters, depth, first_kernel, kernel, head_filters, num_mixtures=None, **kwargs):
+    def __init__(self, image_shape, filters, depth, first_kernel, kernel, head_filters, num_mixtures=None,
+                 num_classes=None, class_names=None, **kwargs):
         channels = image_shape[-1]
         if num_mixtures is None:
             head, g = Categorical(channels), channels  # one mask group per colour: R, then G, then B
@@ -36,7 +43,7 @@ class PixelCNN(AutoregressiveModel):
             raise ValueError(f"num_mixtures must be None (the 256-way softmax) or a positive int, got {num_mixtures!r}")
         super().__init__(image_shape, head, dict(
             filters=filters, depth=depth, first_kernel=first_kernel, kernel=kernel, head_filters=head_filters,
-            num_mixtures=num_mixtures), **kwargs)
+            num_mixtures=num_mixtures), num_classes, class_names, **kwargs)
 
         def masked(f, k, kind):
             return L.MaskedConv2D(f, k, kind, colour_groups=g)
@@ -46,14 +53,18 @@ class PixelCNN(AutoregressiveModel):
             [masked(filters, 1, "B"), masked(filters, kernel, "B"), masked(2 * filters, 1, "B")]
             for _ in range(depth)
         ]
+        if self.conditional:
+            self.class_biases = [L.ClassBias(self.num_classes, filters) for _ in range(depth)]
         self.out1 = masked(head_filters, 1, "B")
         self.out2 = masked(self.head.num_params, 1, "B")
 
-    def network(self, x, training):
+    def network(self, x, training, labels=None):
         h = self.first(x)
-        for reduce, spatial, expand in self.blocks:
+        for k, (reduce, spatial, expand) in enumerate(self.blocks):
             r = reduce(ops.relu(h))
             r = spatial(ops.relu(r))
+            if labels is not None:
+                r = r + self.class_biases[k].on_grid(labels)
             h = h + expand(ops.relu(r))
         return self.out2(ops.relu(self.out1(ops.relu(h))))
 

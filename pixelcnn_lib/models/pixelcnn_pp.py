@@ -29,20 +29,23 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         """Each of the levels - 1 stride-2 down-samplings halves the image."""
         return 2 ** (hparams["levels"] - 1)
 
-    def __init__(self, image_shape, filters, depth, num_mixtures, dropout, levels, nonlinearity, **kwargs):
+    def __init__(self, image_shape, filters, depth, num_mixtures, dropout, levels, nonlinearity, num_classes=None,
+                 class_names=None, **kwargs):
         super().__init__(image_shape, DiscretizedLogisticMixture(num_mixtures, image_shape[-1]), dict(
             filters=filters, depth=depth, num_mixtures=num_mixtures, dropout=dropout, levels=levels,
-            nonlinearity=nonlinearity), **kwargs)
+            nonlinearity=nonlinearity), num_classes, class_names, **kwargs)
         if not isinstance(levels, int) or levels < 1:
             raise ValueError(f"levels must be a positive int, got {levels!r}")
         f = filters
         self.levels = levels
 
         def u_block(has_aux=False):
-            return L.GatedResidualBlock(f, L.DownShiftedConv2D, dropout, has_aux, nonlinearity=nonlinearity)
+            return L.GatedResidualBlock(f, L.DownShiftedConv2D, dropout, has_aux, nonlinearity=nonlinearity,
+                                        num_classes=self.num_classes)
 
         def ul_block():
-            return L.GatedResidualBlock(f, L.DownRightShiftedConv2D, dropout, has_aux=True, nonlinearity=nonlinearity)
+            return L.GatedResidualBlock(f, L.DownRightShiftedConv2D, dropout, has_aux=True, nonlinearity=nonlinearity,
+                                        num_classes=self.num_classes)
 
         self.u_in = L.DownShiftedConv2D(f, (2, 3))
         self.ul_in_down = L.DownShiftedConv2D(f, (1, 3))
@@ -58,7 +61,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         self.up_ul_sample = [L.DownRightShiftedConv2DTranspose(f) for _ in range(levels - 1)]
         self.out = L.NetworkInNetwork(self.head.num_params)
 
-    def network(self, x, training):
+    def network(self, x, training, labels=None):
         x = pad_with_ones(x)
         u = L.down_shift(self.u_in(x))
         ul = L.down_shift(self.ul_in_down(x)) + L.right_shift(self.ul_in_right(x))
@@ -66,8 +69,8 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         last = self.levels - 1
         for level in range(self.levels):  # up pass: 32 -> 16 -> 8 for CIFAR
             for u_block, ul_block in zip(self.up_u[level], self.up_ul[level]):
-                u = u_block(u, training=training)
-                ul = ul_block(ul, aux=u, training=training)
+                u = u_block(u, labels=labels, training=training)
+                ul = ul_block(ul, aux=u, labels=labels, training=training)
                 us.append(u)
                 uls.append(ul)
             if level < last:
@@ -78,8 +81,8 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         u, ul = us.pop(), uls.pop()
         for level in range(self.levels):  # down pass: 8 -> 16 -> 32, consuming the skips
             for u_block, ul_block in zip(self.dn_u[level], self.dn_ul[level]):
-                u = u_block(u, aux=us.pop(), training=training)
-                ul = ul_block(ul, aux=ops.concatenate([u, uls.pop()], -1), training=training)
+                u = u_block(u, aux=us.pop(), labels=labels, training=training)
+                ul = ul_block(ul, aux=ops.concatenate([u, uls.pop()], -1), labels=labels, training=training)
             if level < last:
                 u = self.up_u_sample[level](u)
                 ul = self.up_ul_sample[level](ul)
@@ -136,7 +139,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             r += 1
         return r
 
-    def sample_row(self, caches, canvas, i, variant=0):
+    def sample_row(self, caches, canvas, i, labels=None, variant=0):
         """The u stream of ``network`` for image row i: row i >> r of every level r <= ``variant``."""
         last = self.levels - 1
         above = ops.maximum(i - 1, 0)
@@ -150,7 +153,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 u = caches[self.down_u_sample[r - 1]].conv_at(2 * a)
                 us[r].append(u)
             for k, u_block in enumerate(self.up_u[r]):
-                u = u_block.step(caches, u, a)
+                u = u_block.step(caches, u, a, labels=labels)
                 caches[("up_u", r, k)].write_row(a, u)
                 us[r].append(u)
             if r < last:
@@ -163,12 +166,12 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 coarse = caches[("u", r + 1)].read_row(a // 2)[:, None]
                 u = self.up_u_sample[last - 1 - r](coarse)[:, a % 2]
             for k, u_block in enumerate(self.dn_u[last - r]):
-                u = u_block.step(caches, u, a, aux=us[r].pop())
+                u = u_block.step(caches, u, a, aux=us[r].pop(), labels=labels)
                 caches[("dn_u", r, k)].write_row(a, u)
             if r > 0:
                 caches[("u", r)].write_row(a, u)
 
-    def sample_step(self, caches, canvas, i, j, update, seed, variant=0):
+    def sample_step(self, caches, canvas, i, j, update, seed, labels=None, temperature=1.0, variant=0):
         """The ul stream of ``network`` at (i >> r, j >> r) for every level r <= ``variant``; draws pixel (i, j)."""
         last = self.levels - 1
         above = caches[self.ul_in_down].conv_at(ops.maximum(i - 1, 0), j) * ops.cast(i > 0, "float32")
@@ -181,7 +184,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 ul = caches[self.down_ul_sample[r - 1]].conv_at(2 * a, 2 * b)
                 uls[r].append(ul)
             for k, ul_block in enumerate(self.up_ul[r]):
-                ul = ul_block.step(caches, ul, a, b, aux=caches[("up_u", r, k)].read(a, b))
+                ul = ul_block.step(caches, ul, a, b, aux=caches[("up_u", r, k)].read(a, b), labels=labels)
                 uls[r].append(ul)
             if r < last:
                 caches[self.down_ul_sample[r]].write(a, b, ul)
@@ -194,11 +197,11 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 ul = self.up_ul_sample[last - 1 - r](coarse)[:, a % 2, b % 2]
             for k, ul_block in enumerate(self.dn_ul[last - r]):
                 u = caches[("dn_u", r, k)].read(a, b)
-                ul = ul_block.step(caches, ul, a, b, aux=ops.concatenate([u, uls[r].pop()], -1))
+                ul = ul_block.step(caches, ul, a, b, aux=ops.concatenate([u, uls[r].pop()], -1), labels=labels)
             if r > 0:
                 caches[("ul", r)].write(a, b, ul)
         params = self.out.step(caches, ops.elu(ul))
-        pixel = draw_pixel(self.head, params, canvas, i, j, update, seed)
+        pixel = draw_pixel(self.head, params, canvas, i, j, update, seed, temperature)
         padded = pad_with_ones(to_unit_range(pixel))
         caches[self.ul_in_down].write(i, j, padded)
         caches[self.ul_in_right].write(i, j, padded)

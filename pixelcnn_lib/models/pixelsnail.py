@@ -48,36 +48,37 @@ class PixelSNAIL(AutoregressiveModel):
                 "variant": "original", "num_heads": None, "key_dim": None, "nonlinearity": "elu"}
 
     def __init__(self, image_shape, filters, depth, resnets_per_block, num_mixtures, dropout, variant,
-                 num_heads, key_dim, nonlinearity, **kwargs):
+                 num_heads, key_dim, nonlinearity, num_classes=None, class_names=None, **kwargs):
         channels = image_shape[-1]
         super().__init__(image_shape, DiscretizedLogisticMixture(num_mixtures, channels), dict(
             filters=filters, depth=depth, resnets_per_block=resnets_per_block, num_mixtures=num_mixtures,
             dropout=dropout, variant=variant, num_heads=num_heads, key_dim=key_dim, nonlinearity=nonlinearity),
-            **kwargs)
+            num_classes, class_names, **kwargs)
         f = filters
         self.variant = variant
         heads, kdim, vdim, attention_dropout = attention_shape(variant, f, num_heads, key_dim, dropout)
         L.check_nonlinearity(nonlinearity)
 
         def block(conv, has_aux=False):
-            return L.GatedResidualBlock(f, conv, dropout, has_aux, nonlinearity=nonlinearity)
+            return L.GatedResidualBlock(f, conv, dropout, has_aux, nonlinearity=nonlinearity,
+                                        num_classes=self.num_classes)
 
         self.in_down = L.DownShiftedConv2D(f, (1, 3))
         self.in_right = L.DownRightShiftedConv2D(f, (2, 1))
         self.resnets = [[block(L.DownRightShiftedConv2D) for _ in range(resnets_per_block)] for _ in range(depth)]
         self.attentions = [L.CausalSelfAttention(f, channels, heads, kdim, vdim, dropout, attention_dropout,
-                                                 nonlinearity) for _ in range(depth)]
+                                                 nonlinearity, num_classes=self.num_classes) for _ in range(depth)]
         self.merges = [block(L.NetworkInNetwork, has_aux=True) for _ in range(depth)]
         self.out = L.NetworkInNetwork(self.head.num_params)
 
-    def network(self, x, training):
+    def network(self, x, training, labels=None):
         padded = pad_with_ones(x)
         ul = L.down_shift(self.in_down(padded)) + L.right_shift(self.in_right(padded))
         for resnets, attention, merge in zip(self.resnets, self.attentions, self.merges):
             for block in resnets:
-                ul = block(ul, training=training)
-            mixed = attention(ul, x, training=training)
-            ul = merge(ul, aux=mixed, training=training)
+                ul = block(ul, labels=labels, training=training)
+            mixed = attention(ul, x, labels=labels, training=training)
+            ul = merge(ul, aux=mixed, labels=labels, training=training)
         return self.out(ops.elu(ul))
 
     def receptive_spec(self):
@@ -113,7 +114,7 @@ class PixelSNAIL(AutoregressiveModel):
             layer.start_cache(caches, batch, h, w)
         return caches
 
-    def sample_step(self, caches, canvas, i, j, update, seed, variant=0):
+    def sample_step(self, caches, canvas, i, j, update, seed, labels=None, temperature=1.0, variant=0):
         """``network`` at pixel (i, j) alone, from the caches; then the drawn pixel enters them."""
         h, w, _ = self.image_shape
         p = i * w + j
@@ -125,12 +126,12 @@ class PixelSNAIL(AutoregressiveModel):
         features = []
         for resnets, attention, merge in zip(self.resnets, self.attentions, self.merges):
             for block in resnets:
-                ul = block.step(caches, ul, i, j)
+                ul = block.step(caches, ul, i, j, labels=labels)
             features.append(ul)
-            mixed = attention.step(caches, ul, background, p)
-            ul = merge.step(caches, ul, aux=mixed)
+            mixed = attention.step(caches, ul, background, p, labels=labels)
+            ul = merge.step(caches, ul, aux=mixed, labels=labels)
         params = self.out.step(caches, ops.elu(ul))
-        pixel = draw_pixel(self.head, params, canvas, i, j, update, seed)
+        pixel = draw_pixel(self.head, params, canvas, i, j, update, seed, temperature)
 
         # the pixel enters the caches: the padded input, then the keys and values
         x = to_unit_range(pixel)
@@ -138,7 +139,7 @@ class PixelSNAIL(AutoregressiveModel):
         caches[self.in_down].write(i, j, padded)
         caches[self.in_right].write(i, j, padded)
         for attention, f in zip(self.attentions, features):
-            attention.store(caches, x, f, background, p)
+            attention.store(caches, x, f, background, p, labels=labels)
         return write_pixel(canvas, i, j, pixel)
 
 
