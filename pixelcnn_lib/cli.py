@@ -2,10 +2,12 @@
 
     python -m pixelcnn_lib train --model NAME --data SOURCE --image-size N --output DIR \\
         [--steps N | --epochs N] [--batch-size N] [--filters N] [--depth N] [--resume] \\
-        [--checkpoint-every N] [--config FILE]
-    python -m pixelcnn_lib evaluate DIR --data SOURCE            # last line: "bits/dim: X.XXXX"
-    python -m pixelcnn_lib sample DIR --num N --seed S --output FILE.png|FILE.npy [--class NAME ... | --class all]
-    python -m pixelcnn_lib complete DIR --data SOURCE --num N --hide bottom-half --seed S --output FILE
+        [--checkpoint-every N] [--config FILE] [--conditional [--holdout-per-class N]] [--flip] [--rotate]
+    python -m pixelcnn_lib evaluate DIR --data SOURCE [--without-class]   # last line: "bits/dim: X.XXXX"
+    python -m pixelcnn_lib sample DIR --num N --seed S --output FILE.png|FILE.npy [--class NAME ... | --class all] \\
+        [--temperature T]
+    python -m pixelcnn_lib complete DIR --data SOURCE --num N --hide bottom-half|right-half|centre --seed S \\
+        --output FILE [--temperature T]
     python -m pixelcnn_lib export DIR --output FILE.keras        # EMA weights for keras.models.load_model
 
 SOURCE is ``cifar10``, ``digits`` or ``photos`` (offline, shipped with
@@ -129,7 +131,8 @@ def build_parser():
 
     x = sub.add_parser("export", help="write a training directory's EMA weights to a .keras (or older .npz) file")
     x.add_argument("dir")
-    x.add_argument("--output", required=True, help=".npz file (loadable with pixelcnn_lib.checkpoints.load_model)")
+    x.add_argument("--output", required=True,
+                   help=".keras (or .npz) file (loadable with pixelcnn_lib.checkpoints.load_model)")
 
     c = sub.add_parser("complete", help="complete partly hidden images")
     c.add_argument("dir")
@@ -233,16 +236,18 @@ def _train(args):
     strategy = _strategy(options.get("distribute", "none"), options.get("cpu_devices"))
     size = int(options["image_size"])
     conditional, holdout = bool(options.get("conditional")), options.get("holdout_per_class")
+    if holdout is not None and (isinstance(holdout, bool) or not isinstance(holdout, int) or holdout < 1):
+        raise UsageError(f"--holdout-per-class must be a positive number of images, got {holdout!r}")
     if holdout is not None and options.get("val_data"):
         raise UsageError("give --holdout-per-class or --val-data, not both")
     labels, classes, split = None, None, None
-    if conditional or holdout:
+    if conditional or holdout is not None:
         images, labels, classes, files = load_labelled(options["data"], "train", size, options.get("channels"))
     else:
         images = load_source(options["data"], "train", size, options.get("channels"))
     val, val_labels = None, None
-    if holdout:
-        held = holdout_indices(labels, int(holdout), int(options.get("seed", 0)))
+    if holdout is not None:
+        held = holdout_indices(labels, holdout, int(options.get("seed", 0)), names=classes)
         rest = np.setdiff1d(np.arange(len(images)), held)
         split = {"per_class": int(holdout), "seed": int(options.get("seed", 0)), "held_out": len(held),
                  "trained_on": len(rest), "held_out_files": [files[k] for k in held] if files else held.tolist()}
@@ -283,11 +288,12 @@ def _train(args):
         print(f"finished at step {result['step']}; the chief wrote the checkpoint in {options['output']}")
 
 
-def _load_with_labels(source, size, channels, class_names=None):
+def _load_with_labels(source, size, channels, class_names=None, split="test"):
     """Held-out images and, for a folder of class sub-folders (or CIFAR-10), their labels (else None).
 
     With ``class_names`` (a conditional model's), the labels index those
     names, matched by name: a class the model does not know is an error.
+    ``split``: of a built-in source (a folder is used whole).
     """
     import os
 
@@ -297,15 +303,15 @@ def _load_with_labels(source, size, channels, class_names=None):
     if class_names is None:
         if labelled and source != "cifar10":
             try:
-                images, labels, _, _ = load_labelled(source, "test", size, channels)
+                images, labels, _, _ = load_labelled(source, split, size, channels)
             except ValueError:  # a flat folder: no classes
-                return load_source(source, "test", size, channels), None
+                return load_source(source, split, size, channels), None
             return images, (labels if len(np.unique(labels)) > 1 else None)
-        return load_source(source, "test", size, channels), None
+        return load_source(source, split, size, channels), None
     if not labelled:
         raise CommandFailed(f"{source!r} has no classes: a class-conditional model needs cifar10 or a folder laid out "
                             "as root/<class name>/<images>")
-    images, labels, names, _ = load_labelled(source, "test", size, channels)
+    images, labels, names, _ = load_labelled(source, split, size, channels)
     return images, match_classes(labels, names, class_names, source)
 
 
@@ -316,7 +322,8 @@ def match_classes(labels, names, class_names, source):
         raise CommandFailed(f"{source} has classes the model does not know: {unknown[:10]}"
                             f"{' ...' if len(unknown) > 10 else ''}; the model's classes are {list(class_names)[:10]}"
                             f"{' ...' if len(class_names) > 10 else ''}")
-    lookup = np.array([class_names.index(n) for n in names], np.int64)
+    # -1: a class of the data set with no image here (every image's class is known to the model)
+    lookup = np.array([list(class_names).index(n) if n in class_names else -1 for n in names], np.int64)
     return lookup[labels]
 
 
@@ -376,11 +383,12 @@ def _model_images(model, source, split, limit=None):
         if model.class_names is None:
             raise CommandFailed("this class-conditional model has no class names, so the classes of --data cannot "
                                 "be matched to it")
-        images, labels = _load_with_labels(source, h, c, model.class_names)
+        images, labels = _load_with_labels(source, h, c, model.class_names, split)
     else:
         images, labels = load_source(source, split, h, c), None
     if limit:
-        chosen = subset_indices(len(images), limit, labels) if labels is not None else np.arange(min(limit, len(images)))
+        chosen = (subset_indices(len(images), limit, labels) if labels is not None
+                  else np.arange(min(limit, len(images))))
         images, labels = images[chosen], (None if labels is None else labels[chosen])
     return images, labels
 
@@ -389,14 +397,14 @@ def _evaluate(args):
     from .training import evaluate_bits_per_dim
 
     model = _load(args.dir)
-    images, labels = _model_images(model, args.data, args.split, args.limit)
     if args.without_class and not model.conditional:
         raise UsageError("--without-class applies to a class-conditional model")
+    images, labels = _model_images(model, args.data, args.split, args.limit)
     bpd = evaluate_bits_per_dim(model, images, args.batch_size, labels=labels)
     print(f"images: {len(images)}")
     if args.without_class:
-        from .sampling import class_log_probs
         from .distributions import bits_per_dim
+        from .sampling import class_log_probs
 
         table = class_log_probs(model, images, batch_size=args.batch_size)  # (N, K) nats
         marginal = np.logaddexp.reduce(table, axis=1) - np.log(model.num_classes)
@@ -429,6 +437,7 @@ def _sample(args):
 
     if Path(args.output).suffix not in (".png", ".npy"):
         raise UsageError(f"--output must end in .png or .npy, got {args.output}")
+    _check_temperature(args.temperature)
     model = _load(args.dir)
     method = _method(model, args.method)
     classes = _sample_classes(model, args.classes)
@@ -445,6 +454,13 @@ def _sample(args):
     else:
         _write_images(args.output, None, rows=[images[k * args.num:(k + 1) * args.num] for k in range(len(classes))],
                       labels=classes)
+
+
+def _check_temperature(temperature):
+    import math
+
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise UsageError(f"--temperature must be a finite number > 0, got {temperature:g}")
 
 
 def _sample_classes(model, names):
@@ -494,6 +510,7 @@ def _complete(args):
 
     if Path(args.output).suffix not in (".png", ".npy"):
         raise UsageError(f"--output must end in .png or .npy, got {args.output}")
+    _check_temperature(args.temperature)
     model = _load(args.dir)
     images, labels = _model_images(model, args.data, args.split, args.num)
     known = hide_mask(images.shape[:3], args.hide)

@@ -55,18 +55,26 @@ def load_cifar10(split="train", return_labels=False):
     return images
 
 
-def load_holdout_sample():
-    """200 held-out CIFAR-10 images (JPEG copy) that ship with the package, for figures.
+HOLDOUT_SAMPLES = {"pixelsnail_cifar10": "cifar10_jpeg_holdout.npz", "pixelsnail_gemstones": "gemstones_holdout.npz"}
 
-    Returns (images uint8 (200, 32, 32, 3), labels int (200,), class names):
-    20 images of every class, drawn with a fixed seed from the images the
-    shipped model was not trained on (the last 500 of every class of the JPEG
-    copy of the training split; ``scripts/make_holdout_sample.py`` made the
-    file). A JPEG re-encoding of CIFAR-10, not its original pixels.
+
+def load_holdout_sample(model="pixelsnail_cifar10"):
+    """Held-out images that ship with the package beside a shipped model, for figures.
+
+    Returns (images uint8 (N, 32, 32, 3), labels int (N,), class names).
+    For "pixelsnail_cifar10": 200 CIFAR-10 images (JPEG copy), 20 of every
+    class, drawn with a fixed seed from the images the shipped model was not
+    trained on (the last 500 of every class of the JPEG copy of the training
+    split; ``scripts/make_holdout_sample.py`` made the file); a JPEG
+    re-encoding of CIFAR-10, not its original pixels. For
+    "pixelsnail_gemstones": 32 of the gemstone photographs the model held
+    out, reduced to 32x32, labels indexing the model's class names.
     """
     from importlib import resources
 
-    with resources.as_file(resources.files("pixelcnn_lib") / "assets" / "cifar10_jpeg_holdout.npz") as path:
+    if model not in HOLDOUT_SAMPLES:
+        raise ValueError(f"no held-out sample ships for {model!r}; there are {sorted(HOLDOUT_SAMPLES)}")
+    with resources.as_file(resources.files("pixelcnn_lib") / "assets" / HOLDOUT_SAMPLES[model]) as path:
         with np.load(path) as arrays:
             return arrays["images"], arrays["labels"], [str(c) for c in arrays["classes"]]
 
@@ -189,7 +197,8 @@ def load_labelled(source, split="train", image_size=None, channels=None):
     CIFAR-10 gives its own labels and names (files: None); a folder laid out
     as ``root/<class>/...`` gives the sorted sub-folder names, and ``files``
     the path of every image relative to the folder. A source without classes
-    (a flat folder, digits, photos) is an error, named.
+    (a flat folder, digits, photos) is an error, named, and so are images
+    lying directly in ``root``, in no class.
     """
     if source == "cifar10":
         images, labels = load_cifar10(split, return_labels=True)
@@ -207,27 +216,33 @@ def load_labelled(source, split="train", image_size=None, channels=None):
     if not classes:
         raise ValueError(f"image folder {source!r} has no class sub-folders: class-conditional training needs "
                          "root/<class name>/<images>")
+    loose = [p.name for p in find_image_files(source) if p.parent == Path(source)]
+    if loose:  # load_image_folder would give them label 0, the first class's
+        raise ValueError(f"image folder {source!r} has images outside its class sub-folders, in no class: "
+                         f"{loose[:10]}{' ...' if len(loose) > 10 else ''}; move them into root/<class name>/")
     images, labels, files = load_image_folder(source, image_size, channels or 3, return_labels=True,
                                               return_files=True)
     return images, labels, classes, files
 
 
-def holdout_indices(labels, per_class, seed=0):
+def holdout_indices(labels, per_class, seed=0, names=None):
     """Indices of ``per_class`` items of every class, drawn with ``seed`` (sorted): a held-out split.
 
-    Each class keeps at least one item for training: a class with at most
-    ``per_class`` items is an error, named.
+    Each class keeps at least one item for training: classes with at most
+    ``per_class`` items are an error that names them all (by
+    ``names[label]`` when the class names are given).
     """
     labels = np.asarray(labels)
-    if not isinstance(per_class, (int, np.integer)) or per_class < 1:
+    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
         raise ValueError(f"per_class must be a positive int, got {per_class!r}")
+    classes, counts = np.unique(labels, return_counts=True)
+    small = [f"{repr(names[c]) if names is not None else c} has {n}" for c, n in zip(classes, counts)
+             if n <= per_class]
+    if small:
+        raise ValueError(f"too few images to hold out {per_class} of every class and keep one for training: "
+                         f"class {', class '.join(small)}")
     rng = np.random.default_rng(seed)
-    chosen = []
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        if len(members) <= per_class:
-            raise ValueError(f"class {c} has {len(members)} images: too few to hold out {per_class}")
-        chosen.append(rng.permutation(members)[:per_class])
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes]
     return np.sort(np.concatenate(chosen))
 
 

@@ -164,12 +164,19 @@ class DiscretizedLogisticMixture:
         cr_g, cr_b, cg_b = ops.unstack(coeffs, axis=-2)
         return ops.stack([mr, mg + cr_g * xr, mb + cr_b * xr + cg_b * xg], axis=-2)
 
-    def log_prob(self, images, params):
-        """uint8 images (B, H, W, C), params (B, H, W, P) -> (B, H, W) nats."""
+    def log_prob(self, images, params, temperature=1.0):
+        """uint8 images (B, H, W, C), params (B, H, W, P) -> (B, H, W) nats.
+
+        ``temperature``: the distribution ``sample`` draws from at that
+        temperature (logits / T, scales * T); 1 is the model's own.
+        """
         images = validation.check_images(images, self.channels)
         params = validation.check_params(params, self.num_params, "DiscretizedLogisticMixture")
         validation.check_same_grid(images, params)
         logits, means, log_scales, coeffs = self.split_params(params)
+        if not (isinstance(temperature, (int, float)) and temperature == 1):
+            temperature = check_temperature(temperature)
+            logits, log_scales = logits / temperature, log_scales + ops.log(temperature)
         x = to_unit_range(images)  # (B, H, W, C)
         means = self._coupled_means(means, coeffs, x)
         log_bins = _log_bin_mass(x[..., None], means, log_scales)  # (B, H, W, C, K)
@@ -251,12 +258,16 @@ class Categorical:
         params = validation.check_params(params, self.num_params, "Categorical")
         return ops.reshape(params, (*_leading_shape(params), self.channels, 256))
 
-    def log_prob(self, images, params):
-        """uint8 images (B, H, W, C), params (B, H, W, 256 C) -> (B, H, W) nats."""
+    def log_prob(self, images, params, temperature=1.0):
+        """uint8 images (B, H, W, C), params (B, H, W, 256 C) -> (B, H, W) nats; ``temperature`` as in
+        ``sample`` (1: the model's own distribution)."""
         images = validation.check_images(images, self.channels)
         params = validation.check_params(params, self.num_params, "Categorical")
         validation.check_same_grid(images, params)
-        log_p = ops.log_softmax(self.logits(params), axis=-1)
+        logits = self.logits(params)
+        if not (isinstance(temperature, (int, float)) and temperature == 1):
+            logits = logits / check_temperature(temperature)
+        log_p = ops.log_softmax(logits, axis=-1)
         picked = ops.take_along_axis(log_p, ops.cast(images, "int32")[..., None], axis=-1)[..., 0]
         return ops.sum(picked, axis=-1)
 

@@ -322,3 +322,307 @@ def test_distribute_tpu_without_a_tpu_fails_at_the_resolver_with_a_clear_message
     assert status == 1
     assert "--distribute tpu found no TPU (Please provide a TPU Name to connect to.)" in err
     assert not (tmp_path / "run").exists()  # nothing was started
+
+
+# --- class-conditional models --------------------------------------------------------------------
+
+CLASSES = ("amber", "jade", "ruby")
+HUES = {"amber": (230, 160, 20), "jade": (20, 150, 90), "ruby": (200, 20, 40)}
+
+
+def write_class_folder(root, counts, seed=0):
+    """``root/<class>/NN.png``: smooth 8x8 images around each class's colour; counts: {class: images}."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0.6, 1.2, 8)
+    for name, count in counts.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for k in range(count):
+            base = np.asarray(HUES.get(name, (128, 128, 128)), float) * rng.uniform(0.7, 1.1)
+            image = base * ramp[:, None, None] * ramp[None, ::-1, None] + rng.normal(0, 10, (8, 8, 3))
+            Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(root / name / f"{k:02d}.png")
+    return root
+
+
+def copy_classes(source, target, names):
+    """``target/<name>/`` holding the images of ``source/<name>/`` (another folder with a subset of the classes)."""
+    for name in names:
+        (target / name).mkdir(parents=True)
+        for path in sorted((source / name).glob("*.png")):
+            (target / name / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+@pytest.fixture(scope="module")
+def class_folder(tmp_path_factory):
+    """Five images of each of three classes."""
+    return write_class_folder(tmp_path_factory.mktemp("classes"), dict.fromkeys(CLASSES, 5))
+
+
+@pytest.fixture(scope="module")
+def conditional(class_folder, tmp_path_factory):
+    """``train --conditional --holdout-per-class 1 --export`` for a few steps, in this process."""
+    base = tmp_path_factory.mktemp("conditional")
+    out, export = base / "run", base / "released.keras"
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        status = cli.main(["train", "--data", str(class_folder), "--output", str(out), "--steps", "4",
+                           "--conditional", "--holdout-per-class", "1", "--flip", "--rotate", "--export", str(export),
+                           "--learning-rate", "0.01", "--log-every", "2", *TINY, "--batch-size", "4",
+                           "--init-batch-size", "12"])
+    return {"dir": out, "export": export, "status": status, "stdout": buffer.getvalue()}
+
+
+@pytest.fixture(scope="module")
+def conditional_model(conditional):
+    return ckpt.load_model(conditional["dir"])
+
+
+def bits_of(out):
+    """The bits/dim on the last line of ``evaluate``'s output."""
+    match = re.fullmatch(r"bits/dim: (\d+\.\d{4})", out.strip().splitlines()[-1])
+    assert match, out
+    return float(match.group(1))
+
+
+@pytest.mark.slow  # trains (the `conditional` fixture)
+def test_conditional_train_holds_out_one_image_of_every_class_and_records_the_split(conditional, class_folder):
+    from pixelcnn_lib.data import holdout_indices, load_labelled
+
+    assert conditional["status"] == 0, conditional["stdout"]
+    out = conditional["stdout"]
+    assert "training pixelsnail on 12 images of 8x8x3" in out and "class-conditional: 3 classes" in out
+    assert "held out 3 images (1 of every class) for validation" in out
+    _, labels, names, files = load_labelled(str(class_folder), "train", 8)
+    expected = [files[k] for k in holdout_indices(labels, 1, seed=0)]  # --seed's default
+    assert sorted(name.split("/")[0] for name in expected) == list(CLASSES)
+    split = {"per_class": 1, "seed": 0, "held_out": 3, "trained_on": 12, "held_out_files": expected}
+    config = ckpt.read_config(conditional["dir"])
+    assert config["holdout"] == split
+    assert config["num_train_images"] == 12 and config["training"]["rotate"] and config["training"]["flip"]
+    assert config["model"]["num_classes"] == 3 and config["model"]["class_names"] == list(CLASSES)
+    metadata = json.loads(ckpt.metadata_path(conditional["export"]).read_text())
+    assert metadata["holdout"] == split and metadata["step"] == 4
+    released = ckpt.load_model(conditional["export"])
+    assert released.class_names == list(CLASSES) and released.metadata["holdout"] == split
+    assert ckpt.load_model(conditional["dir"]).metadata["holdout"] == split
+    for name in expected:
+        assert (class_folder / name).is_file()
+
+
+@pytest.mark.slow  # trains (the `conditional` fixture)
+def test_evaluate_matches_a_folders_classes_to_the_models_by_name(capsys, tmp_path, conditional, class_folder,
+                                                                   conditional_model):
+    from pixelcnn_lib.data import load_labelled
+
+    # two of the model's three classes: in this folder jade is class 0 and ruby class 1, in the model 1 and 2
+    subset = copy_classes(class_folder, tmp_path / "subset", ["ruby", "jade"])
+    status, out, err = main(capsys, "evaluate", conditional["dir"], "--data", subset)
+    assert status == 0, err
+    assert "images: 10" in out
+    images, labels, names, _ = load_labelled(str(subset), "test", 8)
+    assert names == ["jade", "ruby"]
+    right = pl.bits_per_dim(-pl.log_prob(conditional_model, images, labels=[names[k] for k in labels]), (8, 8, 3))
+    by_index = pl.bits_per_dim(-pl.log_prob(conditional_model, images, labels=labels), (8, 8, 3))
+    assert abs(right - by_index) > 1e-3  # the model tells the classes apart, so the check below means something
+    assert abs(bits_of(out) - right) <= 6e-5
+    # the released file is the same model, and the same classes
+    status, out, err = main(capsys, "evaluate", conditional["export"], "--data", subset)
+    assert status == 0, err
+    assert abs(bits_of(out) - right) <= 6e-5
+
+    strange = copy_classes(class_folder, tmp_path / "strange", ["ruby"])
+    write_class_folder(strange, {"topaz": 2})
+    status, out, err = main(capsys, "evaluate", conditional["dir"], "--data", strange)
+    assert status == 1 and "Traceback" not in err
+    assert "classes the model does not know: ['topaz']" in err and "amber" in err  # names the model's too
+    status, _, err = main(capsys, "evaluate", conditional["dir"], "--data", "digits")
+    assert status == 1 and "'digits' has no classes" in err
+
+
+@pytest.mark.slow  # trains (the `conditional` fixture)
+def test_evaluate_without_class_sums_the_class_out(capsys, conditional, class_folder, conditional_model):
+    from pixelcnn_lib.data import load_labelled
+    from pixelcnn_lib.sampling import class_log_probs
+
+    status, out, err = main(capsys, "evaluate", conditional["dir"], "--data", class_folder, "--without-class")
+    assert status == 0, err
+    lines = out.strip().splitlines()
+    assert lines[-4] == "images: 15"
+    summed = re.fullmatch(r"bits/dim with the class summed out \(uniform prior\): (\d+\.\d{4})", lines[-3])
+    accuracy = re.fullmatch(r"classification by argmax_class p\(x \| class\): (\d+\.\d)% \(chance 33\.3%\)",
+                            lines[-2])
+    assert summed and accuracy, out
+    images, labels, _, _ = load_labelled(str(class_folder), "test", 8)
+    table = class_log_probs(conditional_model, images)
+    marginal = np.logaddexp.reduce(table, axis=1) - np.log(3)
+    assert abs(float(summed.group(1)) - pl.bits_per_dim(-marginal, (8, 8, 3))) <= 6e-5
+    assert float(accuracy.group(1)) == pytest.approx(100 * np.mean(table.argmax(1) == labels), abs=0.05)
+    plain = main(capsys, "evaluate", conditional["dir"], "--data", class_folder)[1]
+    assert bits_of(out) == bits_of(plain) and "summed out" not in plain
+
+
+@pytest.mark.slow  # trains (the `conditional` fixture)
+def test_sample_draws_the_named_classes(capsys, tmp_path, conditional, conditional_model):
+    grid = tmp_path / "classes.png"
+    status, out, err = main(capsys, "sample", conditional["dir"], "--class", "ruby", "--class", "amber", "--num", 2,
+                            "--output", grid)
+    assert status == 0, err
+    assert "sampled 4 images" in out and f"wrote {grid}" in out
+    with Image.open(grid) as image:
+        image.verify()
+    path = tmp_path / "classes.npy"
+    status, _, err = main(capsys, "sample", conditional["dir"], "--class", "ruby", "--class", "amber", "--num", 2,
+                          "--seed", 3, "--output", path)
+    assert status == 0, err
+    images = np.load(path)
+    assert images.shape == (4, 8, 8, 3) and images.dtype == np.uint8
+    method = cli._method(conditional_model, "auto")
+    expected = pl.sample(conditional_model, 4, seed=3, method=method, labels=["ruby", "ruby", "amber", "amber"])
+    np.testing.assert_array_equal(images, expected)  # --num of every class, in the order given
+
+    every = tmp_path / "all.npy"
+    status, out, err = main(capsys, "sample", conditional["dir"], "--class", "all", "--num", 1, "--output", every)
+    assert status == 0, err
+    np.testing.assert_array_equal(np.load(every), pl.sample(conditional_model, 3, method=method, labels=[0, 1, 2]))
+    status, out, err = main(capsys, "sample", conditional["export"], "--class", "all", "--num", 1,
+                            "--output", tmp_path / "released.npy")
+    assert status == 0, err
+    np.testing.assert_array_equal(np.load(tmp_path / "released.npy"), np.load(every))
+
+
+@pytest.mark.slow  # trains (the `conditional` fixture)
+def test_sample_temperature(capsys, tmp_path, conditional):
+    def drawn(*options):
+        path = tmp_path / f"t{len(list(tmp_path.iterdir()))}.npy"
+        status, _, err = main(capsys, "sample", conditional["dir"], "--class", "jade", "--num", 3, "--seed", 1,
+                              "--output", path, *options)
+        assert status == 0, err
+        return np.load(path)
+
+    default = drawn()
+    np.testing.assert_array_equal(drawn("--temperature", 1), default)
+    assert not np.array_equal(drawn("--temperature", 0.5), default)
+    for bad in ("0", "-1", "nan", "inf"):
+        status, out, err = main(capsys, "sample", conditional["dir"], "--class", "jade", "--temperature", bad,
+                                "--output", tmp_path / "bad.npy")
+        assert status == 2 and "--temperature must be a finite number > 0" in err and "Traceback" not in err
+        assert not (tmp_path / "bad.npy").exists()
+
+
+@pytest.mark.slow  # trains (the `conditional` fixture)
+def test_sample_class_errors(capsys, tmp_path, conditional):
+    output = tmp_path / "s.npy"
+    status, _, err = main(capsys, "sample", conditional["dir"], "--class", "topaz", "--output", output)
+    assert status == 2 and "no class 'topaz'" in err and "['amber', 'jade', 'ruby']" in err
+    status, _, err = main(capsys, "sample", conditional["dir"], "--output", output)
+    assert status == 2 and "class-conditional: give --class NAME" in err and "['amber', 'jade', 'ruby']" in err
+    assert not output.exists()
+
+
+@pytest.mark.slow  # trains (the `conditional` fixture)
+def test_complete_hides_the_centre_of_each_class(capsys, tmp_path, conditional, class_folder, conditional_model):
+    from pixelcnn_lib.data import load_labelled, subset_indices
+
+    known = cli.hide_mask((3, 8, 8), "centre")
+    assert not known[:, 2:6, 2:6].any() and known.sum() == 3 * (64 - 16)
+    path = tmp_path / "centre.npy"
+    status, _, err = main(capsys, "complete", conditional["dir"], "--data", class_folder, "--num", 3,
+                          "--hide", "centre", "--seed", 2, "--output", path)
+    assert status == 0, err
+    completed = np.load(path)
+    images, labels, names, _ = load_labelled(str(class_folder), "test", 8)
+    chosen = subset_indices(len(images), 3, labels)  # one of every class
+    originals, classes = images[chosen], [names[k] for k in labels[chosen]]
+    assert sorted(classes) == list(CLASSES)
+    np.testing.assert_array_equal(completed[known], originals[known])
+    assert not np.array_equal(completed[~known], originals[~known])
+    np.testing.assert_array_equal(completed, pl.complete(conditional_model, originals, known, seed=2, labels=classes,
+                                                         method=cli._method(conditional_model, "auto")))
+    warmer = tmp_path / "warmer.npy"
+    status, _, err = main(capsys, "complete", conditional["dir"], "--data", class_folder, "--num", 3,
+                          "--hide", "centre", "--seed", 2, "--temperature", 2, "--output", warmer)
+    assert status == 0, err
+    np.testing.assert_array_equal(np.load(warmer)[known], originals[known])
+    assert not np.array_equal(np.load(warmer), completed)
+    grid = tmp_path / "centre.png"
+    status, _, err = main(capsys, "complete", conditional["dir"], "--data", class_folder, "--num", 3,
+                          "--hide", "centre", "--output", grid)
+    assert status == 0, err
+    with Image.open(grid) as image:
+        image.verify()
+    status, _, err = main(capsys, "complete", conditional["dir"], "--data", class_folder, "--temperature", 0,
+                          "--output", tmp_path / "bad.npy")
+    assert status == 2 and "--temperature must be a finite number > 0" in err
+
+
+@pytest.fixture(scope="module")
+def unconditional_release(tmp_path_factory):
+    """An untrained unconditional model, released as a .keras file (no training needed for these errors)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = pl.build_model("pixelsnail", (8, 8, 3), filters=8, depth=1, resnets_per_block=1, dropout=0.0)
+    path = tmp_path_factory.mktemp("unconditional") / "plain.keras"
+    ckpt.export_weights(model, path)
+    return path
+
+
+def test_class_options_on_an_unconditional_model_are_usage_errors(capsys, tmp_path, unconditional_release,
+                                                                  class_folder):
+    status, _, err = main(capsys, "sample", unconditional_release, "--class", "ruby", "--output", tmp_path / "s.npy")
+    assert status == 2 and "--class applies to a class-conditional model" in err
+    status, _, err = main(capsys, "evaluate", unconditional_release, "--data", class_folder, "--without-class")
+    assert status == 2 and "--without-class applies to a class-conditional model" in err
+
+
+def test_conditional_training_data_errors_fail_cleanly(capsys, tmp_path, class_folder):
+    def train(data, *options):
+        status, out, err = main(capsys, "train", "--data", data, "--output", tmp_path / "run", "--steps", 1, *TINY,
+                                *options)
+        assert "Traceback" not in err
+        return status, err
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for k, path in enumerate(sorted(class_folder.glob("*/*.png"))[:4]):
+        (flat / f"{k}.png").write_bytes(path.read_bytes())
+    status, err = train(flat, "--conditional")
+    assert status == 1 and "has no class sub-folders" in err and "root/<class name>/<images>" in err
+    status, err = train("digits", "--conditional")
+    assert status == 1 and "'digits' has no class labels" in err
+
+    small = write_class_folder(tmp_path / "small", {"amber": 4, "jade": 1, "ruby": 3})
+    status, err = train(small, "--conditional", "--holdout-per-class", 1)
+    assert status == 1 and "too few images to hold out 1 of every class" in err and "class 'jade' has 1\n" in err
+    status, err = train(small, "--conditional", "--holdout-per-class", 3)
+    assert status == 1 and "class 'jade' has 1, class 'ruby' has 3\n" in err
+    status, err = train(small, "--conditional", "--holdout-per-class", 0)
+    assert status == 2 and "--holdout-per-class must be a positive number of images, got 0" in err
+    status, err = train(small, "--conditional", "--holdout-per-class", 1, "--val-data", small)
+    assert status == 2 and "--holdout-per-class or --val-data, not both" in err
+    assert not (tmp_path / "run").exists()  # nothing was started
+
+
+def test_match_classes_reindexes_by_name():
+    # the data set's classes a, unused, c; the model's c, b, a: labels index the data set's names
+    np.testing.assert_array_equal(cli.match_classes(np.array([2, 0, 0]), ["a", "unused", "c"], ["c", "b", "a"], "d"),
+                                  [0, 2, 2])
+    with pytest.raises(cli.CommandFailed, match=r"d has classes the model does not know: \['x'\]; .*\['c', 'b'\]"):
+        cli.match_classes(np.array([0, 1]), ["c", "x"], ["c", "b"], "d")
+
+
+def test_a_conditional_model_reads_the_split_it_is_asked_for(monkeypatch):
+    import types
+
+    import keras
+
+    from pixelcnn_lib.data import CIFAR10_CLASSES
+
+    train = (np.zeros((4, 32, 32, 3), np.uint8), np.array([[1], [2], [3], [4]]))
+    test = (np.full((3, 32, 32, 3), 200, np.uint8), np.array([[9], [8], [7]]))
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", lambda: (train, test))
+    stand_in = types.SimpleNamespace(image_shape=(8, 8, 3), conditional=True, class_names=list(CIFAR10_CLASSES)[::-1])
+    images, labels = cli._model_images(stand_in, "cifar10", "train")
+    assert images.shape == (4, 8, 8, 3) and not images.any() and labels.tolist() == [8, 7, 6, 5]
+    images, labels = cli._model_images(stand_in, "cifar10", "test")
+    assert images.shape == (3, 8, 8, 3) and labels.tolist() == [0, 1, 2]

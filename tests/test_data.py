@@ -324,3 +324,135 @@ def test_shipped_holdout_sample_is_balanced_uint8_cifar():
     assert len(classes) == 10 and "airplane" in classes
     assert np.bincount(labels).tolist() == [20] * 10
     assert len(np.unique(images.reshape(200, -1), axis=0)) == 200  # 200 different images
+
+
+# --- labelled data: class folders, held-out splits, labelled batches ------------------------------
+
+def test_load_labelled_folder_gives_class_names_relative_files_and_labels(tmp_path):
+    root = tmp_path / "gems"
+    layout = {"ruby/r1.png": (255, 0, 0), "ruby/cut/r2.png": (200, 0, 0), "amber/a1.png": (255, 190, 0),
+              "jade/j1.png": (0, 160, 80), "jade/j2.png": (0, 120, 60)}
+    for rel, colour in layout.items():
+        write_image(root / rel, solid(colour, 10, 12))
+    images, labels, names, files = D.load_labelled(str(root), "train", 8)
+    assert names == ["amber", "jade", "ruby"] == D.folder_classes(root)
+    assert files == sorted(layout)  # relative, "/"-separated, in the order of the images
+    assert images.shape == (5, 8, 8, 3) and images.dtype == np.uint8
+    assert labels.dtype == np.int64
+    for image, label, rel in zip(images, labels, files):
+        assert names[label] == rel.split("/")[0]
+        np.testing.assert_array_equal(image, solid(layout[rel]))  # PNG, flat colour: exact
+    grey = D.load_labelled(str(root), "test", 4, channels=1)[0]
+    assert grey.shape == (5, 4, 4, 1)
+    same, with_labels, read = D.load_image_folder(root, 8, return_labels=True, return_files=True)
+    np.testing.assert_array_equal(same, images)
+    np.testing.assert_array_equal(with_labels, labels)
+    assert read == files
+
+
+def test_load_labelled_refuses_sources_without_classes(tmp_path):
+    write_image(tmp_path / "flat" / "a.png", solid((1, 2, 3)))
+    with pytest.raises(ValueError, match="no class sub-folders"):
+        D.load_labelled(str(tmp_path / "flat"), "train", 8)
+    write_image(tmp_path / "mixed" / "cls" / "a.png", solid((1, 2, 3)))
+    write_image(tmp_path / "mixed" / "loose.png", solid((1, 2, 3)))
+    with pytest.raises(ValueError, match=r"in no class: \['loose.png'\]"):  # not silently the first class
+        D.load_labelled(str(tmp_path / "mixed"), "train", 8)
+    for source in ("digits", "photos", str(tmp_path / "missing")):
+        with pytest.raises(ValueError, match="has no class labels"):
+            D.load_labelled(source, "train", 8)
+
+
+def test_load_labelled_cifar10_gives_its_own_labels_and_names(monkeypatch):
+    import keras
+
+    x_test = np.full((4, 32, 32, 3), 9, np.uint8)
+    y_test = np.array([[3], [0], [9], [3]])
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data",
+                        lambda: ((np.zeros((2, 32, 32, 3), np.uint8), np.zeros((2, 1))), (x_test, y_test)))
+    images, labels, names, files = D.load_labelled("cifar10", "test", 16, channels=1)
+    assert images.shape == (4, 16, 16, 1) and files is None
+    assert labels.tolist() == [3, 0, 9, 3] and names == list(D.CIFAR10_CLASSES) and names[3] == "cat"
+
+
+def test_holdout_indices_are_per_class_seeded_and_sorted():
+    labels = np.random.default_rng(0).permutation(np.repeat([0, 1, 2], [6, 3, 5]))
+    held = D.holdout_indices(labels, 2, seed=3)
+    assert held.tolist() == sorted(held.tolist()) and len(set(held.tolist())) == 6
+    assert np.bincount(labels[held]).tolist() == [2, 2, 2]
+    np.testing.assert_array_equal(D.holdout_indices(labels, 2, seed=3), held)  # the same draw for the same seed
+    draws = {tuple(D.holdout_indices(labels, 2, seed=s)) for s in range(6)}
+    assert len(draws) > 1  # the seed decides which images
+    assert np.bincount(labels[D.holdout_indices(labels, 1)]).tolist() == [1, 1, 1]
+
+
+def test_holdout_indices_keep_an_image_of_every_class_for_training():
+    labels = np.repeat([0, 1, 2], [6, 3, 5])
+    with pytest.raises(ValueError, match="too few images to hold out 3 of every class .*: class 1 has 3$"):
+        D.holdout_indices(labels, 3)
+    with pytest.raises(ValueError, match="class 'jade' has 3, class 'ruby' has 5$"):
+        D.holdout_indices(labels, 5, names=["amber", "jade", "ruby"])
+    assert len(D.holdout_indices(labels, 2)) == 6
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="per_class must be a positive int"):
+            D.holdout_indices(labels, bad)
+
+
+def batches_of(ds):
+    """A labelled tf.data pipeline as (images (N, ...), labels (N,)) numpy arrays."""
+    parts = list(ds)
+    for batch in parts:
+        assert set(batch) == {"images", "labels"}
+    return (np.concatenate([b["images"].numpy() for b in parts]), np.concatenate([b["labels"].numpy() for b in parts]))
+
+
+def test_training_batches_with_labels_are_dicts_that_keep_each_image_with_its_label():
+    images = numbered_images(20)  # image k is filled with k
+    labels = np.arange(20) % 3
+    ds = D.training_batches(images, 4, 0, 8, seed=1, labels=labels)  # 5 steps an epoch: two epochs
+    batch = next(iter(ds))
+    assert batch["images"].dtype == tf.uint8 and tuple(batch["images"].shape) == (4, 4, 4, 1)
+    assert tuple(batch["labels"].shape) == (4,)
+    seen, seen_labels = batches_of(ds)
+    ids = seen[:, 0, 0, 0]
+    np.testing.assert_array_equal(seen_labels, labels[ids])
+    # the same images, in the same order, as without labels
+    plain = np.concatenate([b.numpy() for b in D.training_batches(images, 4, 0, 8, seed=1)])
+    np.testing.assert_array_equal(seen, plain)
+    assert sorted(ids[:20].tolist()) == list(range(20))  # the first epoch visits every image once
+    with pytest.raises(ValueError, match="3 labels were given for 20 images"):
+        D.training_batches(images, 4, 0, 1, labels=labels[:3])
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_rotated_batches_hold_turns_of_the_right_images(flip):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 5, 5, 3), dtype=np.uint8)
+    labels = np.arange(24)  # each image its own label, to find where it came from
+    seen, seen_labels = batches_of(D.training_batches(images, 6, 0, 8, seed=2, labels=labels, rotate=True,
+                                                      flip=flip))
+    turns = []
+    for image, label in zip(seen, seen_labels):
+        source = images[label]
+        candidates = [np.rot90(source, k) for k in range(4)]
+        if flip:
+            candidates += [np.rot90(source[:, ::-1], k) for k in range(4)]
+        matches = [k for k, c in enumerate(candidates) if np.array_equal(image, c)]
+        assert matches, f"batch image of label {label} is no symmetry of image {label}"
+        turns.append(matches[0])
+    assert len(set(turns)) >= 4  # several different symmetries were drawn
+    again = batches_of(D.training_batches(images, 6, 0, 8, seed=2, labels=labels, rotate=True, flip=flip))
+    np.testing.assert_array_equal(again[0], seen)  # reproducible
+
+
+def test_labelled_batches_resume_mid_run_exactly():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (18, 4, 4, 3), dtype=np.uint8)
+    labels = rng.integers(0, 3, 18)
+    options = dict(seed=5, labels=labels, flip=True, rotate=True)
+    whole = batches_of(D.training_batches(images, 4, 0, 10, **options))  # 4 steps an epoch: into a third epoch
+    for first in (3, 4, 7):
+        head = batches_of(D.training_batches(images, 4, 0, first, **options))
+        tail = batches_of(D.training_batches(images, 4, first, 10 - first, **options))
+        for part in range(2):
+            np.testing.assert_array_equal(np.concatenate([head[part], tail[part]]), whole[part])

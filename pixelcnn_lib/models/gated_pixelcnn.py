@@ -9,8 +9,9 @@ Two stacks remove the blind spot of masked convolutions:
 Both use the gated activation tanh(a) * sigmoid(b); the horizontal stack is
 residual. A class-conditional model (``num_classes``) adds a learnt vector of
 its class inside every gate of both stacks, tanh(W_f * x + V_f^T h) *
-sigmoid(W_g * x + V_g^T h) (the paper's equation 4; ``layers.ClassBias``). For RGB, the horizontal stack's masks and gates keep R, G, B channel
-groups so each sub-pixel only sees the channels before it.
+sigmoid(W_g * x + V_g^T h) (the paper's equation 4; ``layers.ClassBias``).
+For RGB, the horizontal stack's masks and gates keep R, G, B channel groups
+so each sub-pixel only sees the channels before it.
 """
 
 import numpy as np
