@@ -510,13 +510,15 @@ class ClassBias(keras.layers.Layer):
     is added at every position alike and cannot break causality.
     """
 
-    def __init__(self, num_classes, units, **kwargs):
+    def __init__(self, num_classes, units, initial_stddev=0.05, **kwargs):
         super().__init__(**kwargs)
-        self.num_classes, self.units = int(num_classes), int(units)
+        self.num_classes, self.units, self.initial_stddev = int(num_classes), int(units), float(initial_stddev)
 
     def build(self, input_shape=None):
+        initializer = (keras.initializers.RandomNormal(stddev=self.initial_stddev) if self.initial_stddev
+                       else "zeros")
         self.embeddings = self.add_weight(name="embeddings", shape=(self.num_classes, self.units),
-                                          initializer=keras.initializers.RandomNormal(stddev=0.05))
+                                          initializer=initializer)
 
     def call(self, labels):
         return ops.take(self.embeddings, ops.cast(labels, "int32"), axis=0)
@@ -526,7 +528,8 @@ class ClassBias(keras.layers.Layer):
         return self(labels)[:, None, None, :]
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "units": self.units}
+        return {**super().get_config(), "num_classes": self.num_classes, "units": self.units,
+                "initial_stddev": self.initial_stddev}
 
 
 @serializable

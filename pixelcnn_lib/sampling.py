@@ -28,6 +28,13 @@ def _check_model(model):
         raise TypeError(f"expected a model made by pl.build_model, got {type(model).__name__}")
 
 
+def _inputs(images, labels):
+    """What a model is called with: the images, or ``{"images", "labels"}`` for a class-conditional one (the
+    same as ``AutoregressiveModel.inputs_for``, for any model-like callable: sampling also takes stand-ins
+    with a ``head``, an ``image_shape`` and ``__call__``)."""
+    return images if labels is None else {"images": images, "labels": labels}
+
+
 def model_labels(model, labels, count):
     """The labels to condition on, as int32 numpy (count,), or None for an unconditional model.
 
@@ -38,17 +45,19 @@ def model_labels(model, labels, count):
     conditional = getattr(model, "conditional", False)
     if not conditional:
         if labels is not None:
-            raise ValueError(f"labels were given to an unconditional {model.model_name}; build it with "
-                             "num_classes=K to condition on classes")
+            raise ValueError(f"labels were given to an unconditional {getattr(model, 'model_name', 'model')}; "
+                             "build it with num_classes=K to condition on classes")
         return None
     if labels is None:
         raise ValueError(f"this {model.model_name} is class-conditional ({model.num_classes} classes): give labels=, "
                          "one class (an int or a class name) or one per image")
-    if isinstance(labels, (str, int, np.integer)):
+    if ops.is_tensor(labels):
+        labels = ops.convert_to_numpy(labels)
+    if isinstance(labels, np.ndarray):
+        labels = labels.tolist()
+    if isinstance(labels, str) or np.ndim(labels) == 0:  # one class for all (a float fails the check below)
         labels = [labels] * count
-    labels = [model.class_index(v) if isinstance(v, str) else v for v in
-              (labels.tolist() if isinstance(labels, np.ndarray) else list(ops.convert_to_numpy(labels))
-               if ops.is_tensor(labels) else list(labels))]
+    labels = [model.class_index(v) if isinstance(v, str) else v for v in labels]
     return np.asarray(ops.convert_to_numpy(check_labels(np.asarray(labels), model.num_classes, count)))
 
 
@@ -70,7 +79,7 @@ def log_prob(model, images, per_pixel=False, batch_size=64, labels=None):
     for start in range(0, int(images.shape[0]), batch_size):
         chunk = images[start : start + batch_size]
         chunk_labels = None if labels is None else labels[start : start + batch_size]
-        params = model(model.inputs_for(to_unit_range(chunk), chunk_labels), training=False)
+        params = model(_inputs(to_unit_range(chunk), chunk_labels), training=False)
         out.append(model.head.log_prob(chunk, params))
     lp = ops.concatenate(out, axis=0) if out else ops.zeros((0, *model.image_shape[:2]))
     return ops.convert_to_numpy(lp if per_pixel else ops.sum(lp, axis=[1, 2]))
@@ -100,7 +109,7 @@ def _sampling_step(model):
 
     def step(model_call, canvas, row, col, update, seed, labels, temperature):
         # canvas uint8 (B,H,W,C); update bool (B,C): which sub-pixels of (row, col) to overwrite; labels (B,) or None
-        params = model_call(model.inputs_for(to_unit_range(canvas), labels))
+        params = model_call(_inputs(to_unit_range(canvas), labels))
         pixel = draw_pixel(model.head, params[:, row, col, :], canvas, row, col, update, seed, temperature)
         return write_pixel(canvas, row, col, pixel)
 

@@ -43,11 +43,12 @@ MODEL_KEYS = list(SMALL_CONFIGS)
 CHANNELS = [1, 3]
 
 
-def build_small(key, channels, seed=0):
-    """A fresh small model of kind ``key`` for (8, 8, channels) images, seeded weights."""
+def build_small(key, channels, seed=0, **classes):
+    """A fresh small model of kind ``key`` for (8, 8, channels) images, seeded weights; ``classes``
+    (``num_classes``, ``class_names``) make it class-conditional."""
     name, hparams = SMALL_CONFIGS[key]
     keras.utils.set_random_seed(seed)
-    return pl.build_model(name, image_shape=(IMAGE_SIZE, IMAGE_SIZE, channels), **hparams)
+    return pl.build_model(name, image_shape=(IMAGE_SIZE, IMAGE_SIZE, channels), **hparams, **classes)
 
 
 @pytest.fixture(scope="session")

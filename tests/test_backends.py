@@ -20,7 +20,8 @@ import pytest
 import pixelcnn_lib as pl
 
 TESTS = Path(__file__).parent
-CONTRACT_FILES = ["test_models.py", "test_distributions.py", "test_sampling.py", "test_cached_sampling.py"]
+CONTRACT_FILES = ["test_models.py", "test_distributions.py", "test_sampling.py", "test_cached_sampling.py",
+                  "test_conditional.py"]
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="runs the other backends from a TensorFlow session")

@@ -98,23 +98,29 @@ def test_from_config_refuses_another_models_config():
 
 
 def layer_cases():
-    """Every layer of ``pixelcnn_lib.layers`` with arguments and inputs (B, H, W, C)."""
+    """Every layer of ``pixelcnn_lib.layers`` with arguments and inputs: shapes (B, H, W, C) of float inputs, or
+    arrays (class labels), then the keyword inputs the same way."""
     import pixelcnn_lib.layers as L
 
     x = (2, 4, 4, 6)
+    labels = np.array([2, 0], np.int32)
     return [
-        (L.WeightNormConv2D(5, 3, padding=(1, 1, 1, 1), init_scale=0.5), [x]),
-        (L.NetworkInNetwork(5), [x]),
-        (L.DownShiftedConv2D(5, (2, 3), strides=2), [x]),
-        (L.DownRightShiftedConv2D(5), [x]),
-        (L.MaskedConv2D(6, 3, "B", colour_groups=3), [x]),
-        (L.WeightNormConv2DTranspose(5, 3, crop_left=1), [x]),
-        (L.DownShiftedConv2DTranspose(5), [x]),
-        (L.DownRightShiftedConv2DTranspose(5), [x]),
-        (L.Dropout(0.3), [x]),
-        (L.GatedResidualBlock(6, L.DownRightShiftedConv2D, dropout=0.2, has_aux=True, nonlinearity="elu"), [x, x]),
+        (L.WeightNormConv2D(5, 3, padding=(1, 1, 1, 1), init_scale=0.5), [x], {}),
+        (L.NetworkInNetwork(5), [x], {}),
+        (L.DownShiftedConv2D(5, (2, 3), strides=2), [x], {}),
+        (L.DownRightShiftedConv2D(5), [x], {}),
+        (L.MaskedConv2D(6, 3, "B", colour_groups=3), [x], {}),
+        (L.WeightNormConv2DTranspose(5, 3, crop_left=1), [x], {}),
+        (L.DownShiftedConv2DTranspose(5), [x], {}),
+        (L.DownRightShiftedConv2DTranspose(5), [x], {}),
+        (L.Dropout(0.3), [x], {}),
+        (L.ClassBias(3, 5), [labels], {}),
+        (L.GatedResidualBlock(6, L.DownRightShiftedConv2D, dropout=0.2, has_aux=True, nonlinearity="elu"), [x],
+         {"aux": x}),
+        (L.GatedResidualBlock(6, L.DownShiftedConv2D, num_classes=3), [x], {"labels": labels}),
         (L.CausalSelfAttention(6, 3, num_heads=2, key_dim=4, value_dim=5, dropout=0.1, attention_dropout=0.1,
-                               nonlinearity="elu"), [x, (2, 4, 4, 3)]),
+                               nonlinearity="elu"), [x, (2, 4, 4, 3)], {}),
+        (L.CausalSelfAttention(6, 3, num_classes=3), [x, (2, 4, 4, 3)], {"labels": labels}),
     ]
 
 
@@ -126,20 +132,20 @@ def test_every_layer_and_head_round_trips_through_keras_serialization():
     defined = {name for name, obj in vars(L).items() if isinstance(obj, type) and issubclass(obj, keras.layers.Layer)
                and obj.__module__ == L.__name__}
     cases = layer_cases()
-    assert {type(layer).__name__ for layer, _ in cases} == defined  # every layer is covered
+    assert {type(layer).__name__ for layer, _, _ in cases} == defined  # every layer is covered
     rng = np.random.default_rng(0)
 
-    def run(layer, inputs):  # a gated block takes its second input as aux
-        return layer(inputs[0], aux=inputs[1]) if isinstance(layer, L.GatedResidualBlock) else layer(*inputs)
+    def make(spec):  # a shape: random floats; an array: itself
+        return spec if isinstance(spec, np.ndarray) else rng.normal(size=spec).astype(np.float32)
 
-    for layer, shapes in cases:
-        inputs = [rng.normal(size=s).astype(np.float32) for s in shapes]
-        first = run(layer, inputs)  # builds the layer
+    for layer, args, kwargs in cases:
+        args, kwargs = [make(a) for a in args], {k: make(v) for k, v in kwargs.items()}
+        first = layer(*args, **kwargs)  # builds the layer
         again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
         assert type(again) is type(layer) and again.get_config() == layer.get_config(), type(layer).__name__
-        run(again, inputs)  # builds the copy
+        again(*args, **kwargs)  # builds the copy
         again.set_weights(layer.get_weights())
-        np.testing.assert_allclose(np.asarray(run(again, inputs)), np.asarray(first), rtol=1e-5, atol=1e-6,
+        np.testing.assert_allclose(np.asarray(again(*args, **kwargs)), np.asarray(first), rtol=1e-5, atol=1e-6,
                                    err_msg=type(layer).__name__)
     for head in (pl.DiscretizedLogisticMixture(num_mixtures=3, channels=3), pl.Categorical(channels=1)):
         again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(head))

@@ -64,8 +64,8 @@ def straight(tmp_path_factory, digits):
         original_save(directory, step, *args)
         saved.append(step)
 
-    def spy_init(model, images):
-        count = original_init(model, images)
+    def spy_init(model, images, labels=None):
+        count = original_init(model, images, labels)
         inits.append({"batch": int(images.shape[0]), "layers": count,
                       "bits_per_dim": T.evaluate_bits_per_dim(model, digits)})
         return count
@@ -425,9 +425,9 @@ def test_init_batch_and_validation_are_drawn_from_every_class(tmp_path, monkeypa
     seen = {}
     original_init, original_eval = T.data_dependent_init, T.evaluate_bits_per_dim
 
-    def spy_init(model, batch):
+    def spy_init(model, batch, labels=None):
         seen["init"] = np.unique(batch[..., 0]).tolist()
-        return original_init(model, batch)
+        return original_init(model, batch, labels)
 
     def spy_eval(model, batch, *args, **kwargs):
         seen["val"] = np.unique(batch[..., 0]).tolist()

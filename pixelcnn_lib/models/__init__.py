@@ -17,7 +17,8 @@ for _cls in MODELS.values():  # so that keras.models.load_model("m.keras") finds
     keras.saving.register_keras_serializable(package="pixelcnn_lib")(_cls)
 
 
-def build_model(name, image_shape=(32, 32, 3), num_classes=None, class_names=None, **hparams) -> AutoregressiveModel:
+def build_model(name, image_shape=(32, 32, 3), num_classes=None, class_names=None, first_pixel_bias=False,
+                **hparams) -> AutoregressiveModel:
     """Build one of the family, with its weights created.
 
     Args:
@@ -26,6 +27,10 @@ def build_model(name, image_shape=(32, 32, 3), num_classes=None, class_names=Non
       num_classes: None (unconditional), or K: a class-conditional model,
         called with ``{"images": x, "labels": y}``, y int (B,) in 0..K-1.
       class_names: optional K names of the classes, saved with the model.
+      first_pixel_bias: add a learnt offset (per class) to the head's
+        parameters at the first pixel, a departure from the references that
+        learns the first pixel's distribution quickly
+        (``AutoregressiveModel.first_pixel``); off by default.
       **hparams: overrides of the model's ``defaults`` (its published CIFAR-10
         configuration); every model takes ``filters`` and ``depth``.
 
@@ -47,7 +52,8 @@ def build_model(name, image_shape=(32, 32, 3), num_classes=None, class_names=Non
     for key in ("filters", "depth"):
         if not isinstance(config[key], (int, np.integer)) or config[key] < 1:
             raise ValueError(f"{key} must be a positive int, got {config[key]!r}")
-    model = cls(image_shape, **config, num_classes=num_classes, class_names=class_names)
+    model = cls(image_shape, **config, num_classes=num_classes, class_names=class_names,
+                first_pixel_bias=first_pixel_bias)
     model(model.inputs_for(np.zeros((1, *image_shape), np.float32),
                            None if num_classes is None else np.zeros((1,), np.int32)))  # create the weights
     return model

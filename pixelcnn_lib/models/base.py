@@ -41,12 +41,18 @@ class AutoregressiveModel(keras.Model):
     defaults: dict = {}
     min_image_size = 1
 
-    def __init__(self, image_shape, head, hparams, num_classes=None, class_names=None, **kwargs):
+    def __init__(self, image_shape, head, hparams, num_classes=None, class_names=None, first_pixel_bias=False,
+                 **kwargs):
         super().__init__(name=kwargs.pop("name", self.model_name), **kwargs)
         self.image_shape = tuple(image_shape)
         self.head = head
         self._hparams = dict(hparams)
         self.num_classes, self.class_names = check_classes(num_classes, class_names)
+        if not isinstance(first_pixel_bias, bool):
+            raise ValueError(f"first_pixel_bias must be True or False, got {first_pixel_bias!r}")
+        # a departure from the references, off by default: see ``first_pixel``
+        self.first_pixel_bias = L.ClassBias(num_classes or 1, head.num_params, initial_stddev=0.0) \
+            if first_pixel_bias else None
 
     @property
     def hparams(self) -> dict:
@@ -65,6 +71,8 @@ class AutoregressiveModel(keras.Model):
             config["num_classes"] = self.num_classes
             if self.class_names is not None:
                 config["class_names"] = list(self.class_names)
+        if self.first_pixel_bias is not None:
+            config["first_pixel_bias"] = True
         return config
 
     def class_index(self, name):
@@ -122,7 +130,37 @@ class AutoregressiveModel(keras.Model):
         elif not dtype.startswith(("float", "bfloat")):
             raise TypeError(f"{self.model_name} takes integer images (0..255, e.g. uint8) or float images scaled to "
                             f"[-1, 1], got dtype {dtype}")
-        return self.network(ops.cast(x, "float32"), training=training, labels=labels)
+        params = self.network(ops.cast(x, "float32"), training=training, labels=labels)
+        if self.first_pixel_bias is None:
+            return params
+        h, w, _ = self.image_shape
+        at_first = np.zeros((1, h, w, 1), np.float32)
+        at_first[0, 0, 0, 0] = 1.0
+        return params + at_first * self.first_pixel(labels, ops.shape(x)[0])[:, None, None, :]
+
+    def first_pixel(self, labels, batch):
+        """The learnt offset of the head's parameters at the first pixel, (B, P) (``first_pixel_bias=True``).
+
+        A departure from the reference models, off by default. The first
+        pixel has no earlier pixels: its features are the same for every
+        image, and its distribution is set by weights that every other pixel
+        shares and whose gradients those other 1,023 pixels (at 32x32)
+        dominate. On a short budget it is learnt last, yet every sample starts
+        from it, and a first draw the data never shows (a saturated red where
+        the photographs have a white background) sends the rest of the image
+        off. A free vector per class (zeros at the start) added to the
+        parameters there gets its own step size from Adam and learns the
+        first pixel's distribution, p(x_1 | class), within a few hundred steps.
+        """
+        classes = ops.zeros((batch,), "int32") if labels is None else labels
+        return self.first_pixel_bias(classes)
+
+    def at_first_pixel(self, params, i, j, labels):
+        """``params`` (B, P) of pixel (i, j) in a cached sampling step, with the first-pixel offset at (0, 0)."""
+        if self.first_pixel_bias is None:
+            return params
+        first = ops.cast(ops.logical_and(ops.equal(i, 0), ops.equal(j, 0)), "float32")
+        return params + first * self.first_pixel(labels, ops.shape(params)[0])
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The loss of ``fit`` and ``evaluate``: the negative log-likelihood of the uint8 images ``x`` in bits per
@@ -222,15 +260,18 @@ def data_dependent_init(model, images, labels=None):
     """Initialise weight-normalised layers from one batch (Salimans and Kingma, 2016).
 
     Runs ``model`` once, eagerly, on ``images`` (uint8 (B, H, W, C)) and, for
-    a class-conditional model, their ``labels`` (B,); each
+    a class-conditional model, their ``labels`` ((B,) ints or class names, or
+    one class for all, as ``pl.log_prob`` takes them); each
     weight-normalised layer, in the order the forward pass reaches it, sets its
     scale and bias so that its outputs on this batch have mean 0 and standard
     deviation ``init_scale``. Returns the number of layers initialised.
     """
     from ..distributions import to_unit_range
+    from ..sampling import model_labels
     from ..validation import check_images
 
     images = check_images(images, model.image_shape[-1])
+    labels = model_labels(model, labels, int(images.shape[0]))  # names, one class for all: as ``log_prob``
     targets = [
         layer for layer in model._flatten_layers(include_self=False, recursive=True)
         if isinstance(layer, (L.WeightNormConv2D, L.WeightNormConv2DTranspose))

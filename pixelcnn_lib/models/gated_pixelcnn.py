@@ -29,11 +29,11 @@ class GatedPixelCNN(AutoregressiveModel):
     defaults = {"filters": 384, "depth": 20, "kernel": 5, "head_filters": 1024}
 
     def __init__(self, image_shape, filters, depth, kernel, head_filters, num_classes=None, class_names=None,
-                 **kwargs):
+                 first_pixel_bias=False, **kwargs):
         channels = image_shape[-1]
         super().__init__(image_shape, Categorical(channels), dict(
             filters=filters, depth=depth, kernel=kernel, head_filters=head_filters), num_classes, class_names,
-            **kwargs)
+            first_pixel_bias, **kwargs)
         if filters % (2 * channels) and channels > 1:
             raise ValueError(f"gated_pixelcnn on RGB needs filters divisible by 6, got {filters}")
         if kernel % 2 == 0 or kernel < 3:
@@ -142,6 +142,7 @@ class GatedPixelCNN(AutoregressiveModel):
             h_new = h_out.step(caches, L.gated_activation(h_pre, self.groups))
             h = h_new if k == 0 else h + h_new
         params = self.out2.step(caches, ops.relu(self.out1.step(caches, ops.relu(h))))
+        params = self.at_first_pixel(params, i, j, labels)
         pixel = draw_pixel(self.head, params, canvas, i, j, update, seed, temperature)
         # later positions read this pixel through the first (type-A) layer: store its new value
         caches[self.h_convs[0]].write(i, j, to_unit_range(pixel))

@@ -33,7 +33,7 @@ class PixelCNN(AutoregressiveModel):
                 "num_mixtures": None}
 
     def __init__(self, image_shape, filters, depth, first_kernel, kernel, head_filters, num_mixtures=None,
-                 num_classes=None, class_names=None, **kwargs):
+                 num_classes=None, class_names=None, first_pixel_bias=False, **kwargs):
         channels = image_shape[-1]
         if num_mixtures is None:
             head, g = Categorical(channels), channels  # one mask group per colour: R, then G, then B
@@ -43,7 +43,7 @@ class PixelCNN(AutoregressiveModel):
             raise ValueError(f"num_mixtures must be None (the 256-way softmax) or a positive int, got {num_mixtures!r}")
         super().__init__(image_shape, head, dict(
             filters=filters, depth=depth, first_kernel=first_kernel, kernel=kernel, head_filters=head_filters,
-            num_mixtures=num_mixtures), num_classes, class_names, **kwargs)
+            num_mixtures=num_mixtures), num_classes, class_names, first_pixel_bias, **kwargs)
 
         def masked(f, k, kind):
             return L.MaskedConv2D(f, k, kind, colour_groups=g)

@@ -30,10 +30,10 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         return 2 ** (hparams["levels"] - 1)
 
     def __init__(self, image_shape, filters, depth, num_mixtures, dropout, levels, nonlinearity, num_classes=None,
-                 class_names=None, **kwargs):
+                 class_names=None, first_pixel_bias=False, **kwargs):
         super().__init__(image_shape, DiscretizedLogisticMixture(num_mixtures, image_shape[-1]), dict(
             filters=filters, depth=depth, num_mixtures=num_mixtures, dropout=dropout, levels=levels,
-            nonlinearity=nonlinearity), num_classes, class_names, **kwargs)
+            nonlinearity=nonlinearity), num_classes, class_names, first_pixel_bias, **kwargs)
         if not isinstance(levels, int) or levels < 1:
             raise ValueError(f"levels must be a positive int, got {levels!r}")
         f = filters
@@ -201,6 +201,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             if r > 0:
                 caches[("ul", r)].write(a, b, ul)
         params = self.out.step(caches, ops.elu(ul))
+        params = self.at_first_pixel(params, i, j, labels)
         pixel = draw_pixel(self.head, params, canvas, i, j, update, seed, temperature)
         padded = pad_with_ones(to_unit_range(pixel))
         caches[self.ul_in_down].write(i, j, padded)

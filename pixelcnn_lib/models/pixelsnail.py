@@ -48,12 +48,13 @@ class PixelSNAIL(AutoregressiveModel):
                 "variant": "original", "num_heads": None, "key_dim": None, "nonlinearity": "elu"}
 
     def __init__(self, image_shape, filters, depth, resnets_per_block, num_mixtures, dropout, variant,
-                 num_heads, key_dim, nonlinearity, num_classes=None, class_names=None, **kwargs):
+                 num_heads, key_dim, nonlinearity, num_classes=None, class_names=None, first_pixel_bias=False,
+                 **kwargs):
         channels = image_shape[-1]
         super().__init__(image_shape, DiscretizedLogisticMixture(num_mixtures, channels), dict(
             filters=filters, depth=depth, resnets_per_block=resnets_per_block, num_mixtures=num_mixtures,
             dropout=dropout, variant=variant, num_heads=num_heads, key_dim=key_dim, nonlinearity=nonlinearity),
-            num_classes, class_names, **kwargs)
+            num_classes, class_names, first_pixel_bias, **kwargs)
         f = filters
         self.variant = variant
         heads, kdim, vdim, attention_dropout = attention_shape(variant, f, num_heads, key_dim, dropout)
@@ -131,6 +132,7 @@ class PixelSNAIL(AutoregressiveModel):
             mixed = attention.step(caches, ul, background, p, labels=labels)
             ul = merge.step(caches, ul, aux=mixed, labels=labels)
         params = self.out.step(caches, ops.elu(ul))
+        params = self.at_first_pixel(params, i, j, labels)
         pixel = draw_pixel(self.head, params, canvas, i, j, update, seed, temperature)
 
         # the pixel enters the caches: the padded input, then the keys and values
