@@ -2,6 +2,8 @@
 
     .venv/bin/python figures/make_figures.py      # writes figures/*.png (about a minute on two CPU cores)
 
+gemstones.png       new gemstones of the shipped class-conditional PixelSNAIL, eight classes, eight each, and a
+                    real held-out stone of each class
 samples.png         new images of the shipped PixelSNAIL beside real held-out CIFAR-10 images (JPEG copy)
 completions.png     held-out images with the bottom half hidden, completed twice
 receptive_fields.png what PixelCNN, Gated PixelCNN and PixelSNAIL can see of the pixels before a target
@@ -19,15 +21,26 @@ from pixelcnn_lib import causality_explorer, plotting
 from pixelcnn_lib import receptive_field as rf
 from pixelcnn_lib import widgets as pw
 from pixelcnn_lib.checkpoints import load_pretrained
-from pixelcnn_lib.data import load_holdout_sample
+from pixelcnn_lib.data import GEMSTONE_CLASSES_SHOWN, load_holdout_sample
 
 HERE = Path(__file__).resolve().parent
-FIGURES = ("samples.png", "completions.png", "receptive_fields.png", "explorer.png")
+FIGURES = ("gemstones.png", "samples.png", "completions.png", "receptive_fields.png", "explorer.png")
+GEMSTONE_TEMPERATURE = 1.0  # the model's own distribution
 
 
 def save(figure, name):
-    figure.savefig(HERE / name, dpi=100)
+    figure.savefig(HERE / name, dpi=100, bbox_inches="tight")
     print(f"wrote figures/{name}")
+
+
+def gemstones(per_class=8):
+    model = load_pretrained("pixelsnail_gemstones")
+    held, held_labels, _ = load_holdout_sample("pixelsnail_gemstones")
+    classes = [model.class_index(name) for name in GEMSTONE_CLASSES_SHOWN]
+    real = np.stack([held[list(held_labels).index(c)] for c in classes])
+    new = pl.sample(model, per_class * len(classes), seed=0, labels=np.repeat(classes, per_class),
+                    temperature=GEMSTONE_TEMPERATURE, method="cached")
+    save(plotting.class_rows_figure(new, GEMSTONE_CLASSES_SHOWN, real), "gemstones.png")
 
 
 def samples_and_completions(count=8):
@@ -74,6 +87,7 @@ def explorer(target=(21, 15)):
 
 if __name__ == "__main__":
     keras.utils.set_random_seed(0)
+    gemstones()
     samples_and_completions()
     receptive_fields()
     explorer()

@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 from .distributions import Categorical, DiscretizedLogisticMixture, bits_per_dim
 from .models import MODELS, build_model, data_dependent_init, model_from_config
-from .sampling import complete, log_prob, sample
+from .sampling import class_log_probs, complete, log_prob, sample
 from .source_code import show_source
 
 __version__ = "0.1.0"
@@ -20,5 +20,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Categorical", "DiscretizedLogisticMixture", "bits_per_dim",
     "MODELS", "build_model", "data_dependent_init", "model_from_config",
-    "complete", "log_prob", "sample", "show_source",
+    "class_log_probs", "complete", "log_prob", "sample", "show_source",
 ]

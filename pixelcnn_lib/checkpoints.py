@@ -166,8 +166,9 @@ def load_model(path, ema=True):
     return model
 
 
-PRETRAINED = {
-    "pixelsnail_cifar10": "pixelsnail_cifar10.keras",  # metadata in pixelsnail_cifar10.json, log in *_log.csv
+PRETRAINED = {  # metadata in NAME.json, log in NAME_log.csv
+    "pixelsnail_cifar10": "pixelsnail_cifar10.keras",
+    "pixelsnail_gemstones": "pixelsnail_gemstones.keras",  # class-conditional, 68 classes
 }
 
 

@@ -55,6 +55,10 @@ def load_cifar10(split="train", return_labels=False):
     return images
 
 
+GEMSTONE_CLASSES_SHOWN = ("Ruby", "Emerald", "Sapphire Blue", "Amethyst", "Citrine", "Lapis Lazuli", "Malachite",
+                          "Onyx Black")
+"""The gemstone classes the book's figures draw by name: distinct colours (their held-out images ship)."""
+
 HOLDOUT_SAMPLES = {"pixelsnail_cifar10": "cifar10_jpeg_holdout.npz", "pixelsnail_gemstones": "gemstones_holdout.npz"}
 
 

@@ -80,6 +80,41 @@ def labelled_rows_figure(rows, labels, figure=None):
     return fig
 
 
+def class_rows_figure(samples, class_names, real=None, title=None):
+    """One labelled row of images per class, and a row of real images below: samples of a class-conditional model.
+
+    samples: uint8 (K * N, H, W, C), class by class (N per class);
+    class_names: the K row labels; real: uint8 (K, H, W, C), one real image
+    per class (the last row, its columns padded with blanks), or None.
+    """
+    samples = np.asarray(samples)
+    k = len(class_names)
+    if k == 0 or len(samples) % k:
+        raise ValueError(f"{len(samples)} samples do not split into rows for {k} classes")
+    per_class = len(samples) // k
+    rows, labels = [samples[i * per_class:(i + 1) * per_class] for i in range(k)], list(class_names)
+    if real is not None:
+        real = np.asarray(real)[:per_class]
+        rows.append(np.concatenate([real, np.full((per_class - len(real), *real.shape[1:]), 255, np.uint8)]))
+        labels.append("real (held out)")
+    figure = labelled_rows_figure(rows, labels)
+    if title:
+        figure.suptitle(title, fontsize=10)
+        figure.tight_layout()
+    return figure
+
+
+def markdown_table(header, rows):
+    """A Markdown table (a string) of ``header`` (the column names) and ``rows`` (sequences of cells), for
+    ``IPython.display.Markdown``; cells are written with ``str``."""
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        if len(row) != len(header):
+            raise ValueError(f"a row has {len(row)} cells for {len(header)} columns: {row!r}")
+        lines.append("| " + " | ".join(map(str, row)) + " |")
+    return "\n".join(lines)
+
+
 def save_labelled_rows(path, rows, labels, scale=4):
     """Save a PNG with one labelled row of images per entry of ``rows``.
 

@@ -245,6 +245,8 @@ def check_classes(num_classes, class_names):
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"num_classes must be None (unconditional) or a positive int, got {num_classes!r}")
     if class_names is not None:
+        if isinstance(class_names, str):
+            raise ValueError(f"class_names must be a list of {num_classes} names, got the string {class_names!r}")
         class_names = [str(c) for c in class_names]
         if len(class_names) != num_classes or len(set(class_names)) != num_classes:
             raise ValueError(f"class_names must be {num_classes} distinct names, got {class_names!r}")
