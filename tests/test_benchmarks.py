@@ -79,6 +79,17 @@ def test_models_benchmark_counts_parameters():
     assert row[0] == "pixelcnn" and number(row[1]) == 4_300_544 and number(row[5]) > 0
 
 
+@pytest.mark.slow
+def test_runaway_benchmark_reports_each_temperature():
+    out = run_benchmark("runaway.py", "--model", "pixelsnail_gemstones", "--num", 4, "--temperatures", 1, 0.7)
+    rows = table(out)
+    assert [r[0] for r in rows] == ["held out", "T = 1", "T = 0.7"]
+    for row in rows[1:]:
+        drawn, entropy = number(row[4]), number(row[5].split("±")[0])
+        assert 0 < drawn < 8 and abs(drawn - entropy) < 0.2  # four samples: a loose check of the fill loop
+    assert number(rows[2][4]) < number(rows[1][4])  # a lower temperature draws more likely values
+
+
 @pytest.mark.parametrize("name", ["sampling", "training_throughput", "models"])
 def test_documents_quote_the_measured_tables(name):
     text = (RESULTS / f"{name}.md").read_text()
