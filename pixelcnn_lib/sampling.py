@@ -64,10 +64,10 @@ def model_labels(model, labels, count):
 def log_prob(model, images, per_pixel=False, batch_size=64, labels=None):
     """Log-likelihood of uint8 images under ``model`` (dropout off).
 
-    images: uint8 (B, H, W, C) matching ``model.image_shape``.
-    labels: for a class-conditional model, the class of every image: int (B,)
-      (or class names), or one class for all (see ``model_labels``).
-    Returns float32 numpy (B,) nats per image, or (B, H, W) with ``per_pixel``
+    images: uint8 (B, H, W, C) matching ``model.image_shape``. ``labels``:
+    for a class-conditional model, the class of every image, int (B,) or
+    class names, or one class for all (see ``model_labels``). Returns
+    float32 numpy (B,) nats per image, or (B, H, W) with ``per_pixel``
     (channels summed).
     """
     _check_model(model)
