@@ -128,14 +128,16 @@ class DiscretizedLogisticMixture:
     passes_per_pixel = 1
 
     def get_config(self):
-        return {"kind": "logistic_mixture", "num_mixtures": self.num_mixtures, "channels": self.channels}
+        return {"kind": "logistic_mixture", "num_mixtures": self.num_mixtures, "channels": self.channels,
+                "log_scale_min": self.log_scale_min}
 
     @classmethod
     def from_config(cls, config):
         return head_from_config(config)
 
     def __repr__(self):
-        return f"DiscretizedLogisticMixture(num_mixtures={self.num_mixtures}, channels={self.channels})"
+        return (f"DiscretizedLogisticMixture(num_mixtures={self.num_mixtures}, channels={self.channels}, "
+                f"log_scale_min={self.log_scale_min})")
 
     def split_params(self, params):
         """(..., P) -> logits (..., K), means, log_scales, coeffs (..., C, K).

@@ -147,6 +147,17 @@ def test_every_layer_and_head_round_trips_through_keras_serialization():
         again.set_weights(layer.get_weights())
         np.testing.assert_allclose(np.asarray(again(*args, **kwargs)), np.asarray(first), rtol=1e-5, atol=1e-6,
                                    err_msg=type(layer).__name__)
-    for head in (pl.DiscretizedLogisticMixture(num_mixtures=3, channels=3), pl.Categorical(channels=1)):
+    # heads, with arguments away from their defaults, by behaviour: the same log-probabilities and draws
+    x = rng.integers(0, 256, (2, 4, 4, 3)).astype(np.uint8)
+    mixture = pl.DiscretizedLogisticMixture(num_mixtures=3, channels=3, log_scale_min=-3.0)
+    tight = rng.normal(size=(2, 4, 4, mixture.num_params)).astype(np.float32)
+    for c in range(3):  # per channel: 3 means, 3 log scales, 3 coefficients after the 3 logits
+        tight[..., 3 + 9 * c + 3 : 3 + 9 * c + 6] = -9.0  # log scales below the clamp: the clamp decides
+    for head, params in ((mixture, tight),
+                         (pl.Categorical(channels=3), rng.normal(size=(2, 4, 4, 768)).astype(np.float32))):
         again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(head))
-        assert type(again) is type(head) and again.get_config() == head.get_config()
+        assert type(again) is type(head)
+        np.testing.assert_array_equal(np.asarray(again.log_prob(x, params)), np.asarray(head.log_prob(x, params)))
+        np.testing.assert_array_equal(np.asarray(again.sample(params, seed=3)), np.asarray(head.sample(params, seed=3)))
+    default = pl.DiscretizedLogisticMixture(num_mixtures=3, channels=3)  # the check tells the clamps apart
+    assert not np.allclose(np.asarray(default.log_prob(x, tight)), np.asarray(mixture.log_prob(x, tight)))
