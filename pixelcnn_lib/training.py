@@ -477,6 +477,22 @@ def is_chief(strategy=None):
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
+#: the keys of a run's config.json that ``train`` writes itself; the others are the caller's ``metadata``
+_RUN_KEYS = ("model", "training", "num_train_images", "image_shape")
+
+
+def _check_metadata(out, recorded, metadata):
+    """A resumed run goes on with the metadata it started with (for example the held-out split: a different split
+    would train on images the run has been validated on)."""
+    for key in sorted(set(metadata) | set(recorded) - set(_RUN_KEYS)):
+        if key not in metadata:
+            raise ValueError(f"the run in {out} was started with {key!r} recorded in its config.json, and this resumed "
+                             f"run has none: resume it with the same options (for example --holdout-per-class)")
+        if key not in recorded or json.loads(json.dumps(metadata[key])) != recorded[key]:
+            raise ValueError(f"the run in {out} was started with another {key!r} than this resumed run's "
+                             f"(recorded: {recorded.get(key)!r:.200}); resume it with the same data and options")
+
+
 def train(model_config: dict, images, output_dir, config: TrainConfig | None = None, val_images=None,
           resume=False, strategy=None, verbose=True, val_labels=None, progress=None, labels=None, metadata=None):
     """Train a model with ``model.fit`` and write checkpoints and logs to ``output_dir``.
@@ -548,10 +564,11 @@ def train(model_config: dict, images, output_dir, config: TrainConfig | None = N
         raise ValueError(f"{out} already holds a checkpoint; pass resume=True (--resume) to continue it, "
                          "or choose another output directory")
     if resume and (out / ckpt.CONFIG_FILE).exists():
-        found = ckpt.read_config(out)["model"]
-        diffs = ckpt.config_differences(_normalised(model_config), _normalised(found))
+        recorded = ckpt.read_config(out)
+        diffs = ckpt.config_differences(_normalised(model_config), _normalised(recorded["model"]))
         if diffs:
             raise ValueError(f"the checkpoint in {out} does not match the requested model: " + "; ".join(diffs))
+        _check_metadata(out, recorded, metadata or {})
 
     keras.utils.set_random_seed(config.seed)  # same seed, same initial weights
     with strategy.scope():

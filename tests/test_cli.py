@@ -385,6 +385,24 @@ def bits_of(out):
 
 
 @pytest.mark.slow  # trains (the `conditional` fixture)
+def test_a_resumed_run_keeps_its_held_out_split(conditional, class_folder, capsys, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(conditional["dir"], run)
+    before = (run / "checkpoint.npz").read_bytes()
+    same = ["train", "--data", class_folder, "--output", run, "--steps", 6, "--resume", "--conditional",
+            *TINY, "--batch-size", 4]
+    status, _, err = main(capsys, *same, "--holdout-per-class", 1, "--seed", 1)  # another draw of the split
+    assert status == 1 and "was started with another 'holdout'" in err, err
+    status, _, err = main(capsys, *same)  # no split: it would train on the held-out images
+    assert status == 1 and "'holdout' recorded in its config.json" in err and "--holdout-per-class" in err, err
+    assert (run / "checkpoint.npz").read_bytes() == before  # nothing was trained
+    status, out, err = main(capsys, *same, "--holdout-per-class", 1)  # the same split goes on
+    assert status == 0 and "resumed from step 4" in out, err
+
+
+@pytest.mark.slow  # trains (the `conditional` fixture)
 def test_conditional_train_holds_out_one_image_of_every_class_and_records_the_split(conditional, class_folder):
     from pixelcnn_lib.data import holdout_indices, load_labelled
 
