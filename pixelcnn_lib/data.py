@@ -153,7 +153,7 @@ def load_image_folder(root, image_size, channels=3, mode="resize", limit=None, r
     files = find_image_files(root)
     if limit is not None:
         files = files[:limit]
-    classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
+    classes = _classes_of(root, files)
     class_index = {name: k for k, name in enumerate(classes)}
     images, labels, read, skipped = [], [], [], []
     for path in files:
@@ -191,8 +191,13 @@ def load_image_folder(root, image_size, channels=3, mode="resize", limit=None, r
 def folder_classes(root):
     """The class names of an image folder laid out as ``root/<class>/...``: its sorted top-level sub-folders
     that hold images (the names ``load_image_folder``'s labels index)."""
+    return _classes_of(root, find_image_files(root))
+
+
+def _classes_of(root, files):
+    """The sorted top-level sub-folder names of ``root`` that ``files`` lie in (files in ``root`` itself have none)."""
     root = Path(root)
-    return sorted({p.relative_to(root).parts[0] for p in find_image_files(root) if len(p.relative_to(root).parts) > 1})
+    return sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
 
 
 def load_labelled(source, split="train", image_size=None, channels=None):
