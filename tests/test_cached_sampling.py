@@ -24,6 +24,16 @@ ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
 NEEDS_TENSORFLOW = pytest.mark.skipif(not ON_TENSORFLOW, reason="cached sampling is TensorFlow's speed path")
 
 
+def half_known(n, shape):
+    """``n`` random images and a mask that knows their top halves, and in image 1 also a pixel after unknown ones."""
+    h, w, c = shape
+    images = np.random.default_rng(1).integers(0, 256, (n, h, w, c), dtype=np.uint8)
+    known = np.zeros((n, h, w), bool)
+    known[:, : h // 2] = True
+    known[1, h - 2, 3] = True
+    return images, known
+
+
 @pytest.fixture(scope="module", params=CASES,
                 ids=lambda c: f"{c[0]}-{c[1][-1]}ch-{c[2].get('variant', '')}{c[2].get('levels', '')}")
 def model(request):
@@ -50,11 +60,7 @@ def test_cached_sample_equals_naive(model):
 @pytest.mark.contract
 @NEEDS_TENSORFLOW
 def test_cached_complete_equals_naive_and_keeps_known(model):
-    h, w, c = model.image_shape
-    images = np.random.default_rng(1).integers(0, 256, (3, h, w, c), dtype=np.uint8)
-    known = np.zeros((3, h, w), bool)
-    known[:, : h // 2] = True
-    known[1, h - 2, 3] = True  # a known pixel after unknown ones
+    images, known = half_known(3, model.image_shape)
     naive = pl.complete(model, images, known, seed=2, method="naive")
     cached = pl.complete(model, images, known, seed=2, method="cached")
     assert_same_draws(cached, naive)

@@ -27,6 +27,24 @@ def index(i, j):
     return i * W + j
 
 
+def probe_batch(channels, seed):
+    """A random image followed by its copies with one pixel of ``POSITIONS`` changed each (``change_pixel``)."""
+    base = random_images(1, (H, W, channels), seed=seed)[0]
+    return np.stack([base] + [change_pixel(base, index(i, j)) for i, j in POSITIONS])
+
+
+def assert_causal(lp, what=""):
+    """``lp``: per-pixel log-probabilities (1 + len(POSITIONS), N_PIXELS) of a ``probe_batch``. Changing pixel k
+    leaves every earlier pixel's unchanged, and changes its own or a later one's (else the check is vacuous)."""
+    for n, k in enumerate((index(i, j) for i, j in POSITIONS), start=1):
+        diff = np.abs(lp[n] - lp[0])
+        if k > 0:
+            assert diff[:k].max() <= 1e-5, f"{what}pixel {k} changed the log-prob of pixel {np.argmax(diff[:k])}"
+        assert diff[k:].max() > 1e-3, f"{what}changing pixel {k} changed nothing (the test would be vacuous)"
+        if k < N_PIXELS - 1:
+            assert diff[k + 1:].max() > 1e-6, f"{what}no later pixel depends on pixel {k}"
+
+
 def change_pixel(image, k):
     """A copy of ``image`` (H, W, C) with every channel of pixel k moved by 128 grey levels."""
     out = image.copy()
@@ -44,17 +62,8 @@ def change_pixel(image, k):
 @ALL_MODELS
 def test_changing_a_pixel_leaves_earlier_log_probs_unchanged(small_model, key, channels):
     model = small_model(key, channels)
-    base = random_images(1, (H, W, channels), seed=21)[0]
-    ks = [index(i, j) for i, j in POSITIONS]
-    batch = np.stack([base] + [change_pixel(base, k) for k in ks])
-    lp = pl.log_prob(model, batch, per_pixel=True).reshape(len(batch), N_PIXELS)
-    for n, k in enumerate(ks, start=1):
-        diff = np.abs(lp[n] - lp[0])
-        if k > 0:
-            assert diff[:k].max() <= 1e-5, f"pixel {k} changed the log-prob of pixel {np.argmax(diff[:k])}"
-        assert diff[k:].max() > 1e-3, f"changing pixel {k} changed nothing (the test would be vacuous)"
-        if k < N_PIXELS - 1:
-            assert diff[k + 1:].max() > 1e-6, f"no later pixel depends on pixel {k}"
+    batch = probe_batch(channels, seed=21)
+    assert_causal(pl.log_prob(model, batch, per_pixel=True).reshape(len(batch), N_PIXELS))
 
 
 # --------------------------------------------------------------------------
