@@ -403,6 +403,12 @@ class WeightNormConv2DTranspose(keras.layers.Layer):
     The 'VALID' transposed convolution gives ((H-1)s + kh, (W-1)s + kw); the
     output keeps rows [0, Hs) and columns [crop_left, crop_left + Ws), which
     makes it causal in the same way as the matching shifted convolution.
+
+    Departure from the reference: the data-dependent initialisation takes its
+    mean and standard deviation over the cropped output, the values the next
+    layer receives. openai/pixel-cnn ``pixel_cnn_pp/nn.py`` ``deconv2d`` takes
+    them over the whole 'VALID' output, before ``down_shifted_deconv2d`` and
+    ``down_right_shifted_deconv2d`` crop it, border rows and columns included.
     """
 
     def __init__(self, filters, kernel_size, strides=2, crop_left=0, init_scale=1.0, **kwargs):

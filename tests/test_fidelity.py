@@ -164,6 +164,25 @@ def test_pixelsnail_config_uses_the_references_training_settings():
     assert config["ema_decay"] == 0.9995 and config["init_batch_size"] == 8 and config["batch_size"] == 8
 
 
+@pytest.mark.parametrize("name,global_batch,reference_epsilon", [
+    ("pixelcnn_pp_cifar10", 16 * 8, 1e-8),  # openai/pixel-cnn train.py: 16 per GPU, 8 GPUs; nn.adam_updates
+    ("pixelsnail_cifar10", 8, 1e-6),  # neocxi/pixelsnail-public train.py: 8 per GPU (one GPU's share), eps=1e-6
+])
+def test_paper_configs_translate_the_references_batch_and_adam_epsilon(name, global_batch, reference_epsilon):
+    """The references' Adam adds epsilon under the root, sqrt(v + eps), for a loss summed in nats over the batch;
+    Keras's adds it to sqrt(v) of this library's loss, mean bits/dim, whose gradients are ln 2 * 3072 * batch times
+    smaller. The same floor on the denominator is sqrt(eps) / (ln 2 * 3072 * batch)."""
+    config = json.loads((REPO / "configs" / f"{name}.json").read_text())
+    assert config["batch_size"] == global_batch
+    floor = np.sqrt(reference_epsilon) / (np.log(2) * 32 * 32 * 3 * global_batch)
+    assert config["epsilon"] == pytest.approx(floor, rel=0.03)
+    from pixelcnn_lib.training import TrainConfig, make_optimizer
+
+    training = TrainConfig(**{k: config[k] for k in ("batch_size", "epsilon", "beta_1", "beta_2") if k in config})
+    optimizer = make_optimizer(training, 10)
+    assert optimizer.epsilon == pytest.approx(floor, rel=0.03)  # what training uses
+
+
 # --- the shipped model ---------------------------------------------------------------------------
 
 def test_shipped_pixelsnail_is_the_reference_architecture_and_its_figure_reproduces():

@@ -267,6 +267,12 @@ def data_dependent_init(model, images, labels=None):
     weight-normalised layer, in the order the forward pass reaches it, sets its
     scale and bias so that its outputs on this batch have mean 0 and standard
     deviation ``init_scale``. Returns the number of layers initialised.
+
+    Departure from the references: the pass runs with dropout off
+    (``training=False``), so each layer's scale is set for the activations it
+    sees at evaluation and sampling time. openai/pixel-cnn ``train.py`` (and
+    neocxi/pixelsnail-public ``train.py``) build their initialisation pass with
+    ``dropout_p`` on, which sets the scales for a dropped-out forward pass.
     """
     from ..distributions import to_unit_range
     from ..sampling import model_labels
