@@ -46,7 +46,7 @@ chromium:
 	  else echo "chromium is missing: the browser test will fail in CI and be skipped elsewhere"; fi; }
 
 book: $(STAMP) $(VENDOR_STAMP)
-	PIXELCNN_PROFILE=ci $(VENV)/bin/jupyter-book build -W --keep-going .
+	PIXELCNN_PROFILE=ci PIXELCNN_PROGRESS=0 $(VENV)/bin/jupyter-book build -W --keep-going .
 
 # Everything: the linter, the website build, then the unit tests, the chapters under nbval and the browser test.
 test: lint book chromium

@@ -49,6 +49,15 @@ def test_every_chapter_page_was_built():
         assert f"{chapter}.html" in PAGES, f"{chapter} is in _toc.yml but was not built"
 
 
+def test_no_page_stores_a_progress_bar():
+    """Progress bars are for a running kernel; the website is built with them off (``make book`` sets
+    ``PIXELCNN_PROGRESS=0``), so no page keeps a finished bar among its outputs."""
+    require(SITE.is_dir(), f"no built site at {SITE}: run `make book` first")
+    for page in PAGES:
+        text = (SITE / page).read_text(encoding="utf-8")
+        assert "FloatProgressModel" not in text and "IntProgressModel" not in text, f"{page} stores a progress bar"
+
+
 CAUSALITY = "chapters/03_causality.html"
 
 
