@@ -207,6 +207,43 @@ def load_pretrained(name="pixelsnail_cifar10"):
         return load_keras_file(Path(folder) / PRETRAINED[name])
 
 
+def presets():
+    """The models that ship with the library, as ``{name: description}``; ``from_preset(name)`` loads one.
+
+    Each description is read from the metadata stored with the weights: the model, its size, the data it was
+    trained on, and its held-out bits/dim.
+    """
+    out = {}
+    for name in sorted(PRETRAINED):
+        meta = json.loads(_asset(f"{name}.json").read_text())
+        model = meta["model"]
+        classes = f", {model['num_classes']} classes" if model.get("num_classes") else ""
+        held = meta.get("holdout") or "held-out images"
+        out[name] = (f"{model['model']} ({model.get('filters')} filters, depth {model.get('depth')}{classes}) at "
+                     f"{'x'.join(map(str, model['image_shape']))}, step {meta['step']:,}: "
+                     f"{meta['holdout_bits_per_dim']:.3f} bits/dim on {meta['holdout_images']:,} held-out images "
+                     f"({held})")
+    return out
+
+
+def from_preset(preset):
+    """A model by the name of a preset that ships with the library (``presets()`` lists them), or from a path:
+    a released ``.keras`` (or ``.npz``) file, or a training directory (its averaged weights).
+
+    As in KerasHub, ``from_preset`` is the one way in: ``pl.from_preset("pixelsnail_gemstones")``. The result is
+    a Keras model with ``metadata`` (how it was trained, its held-out figures); ``keras.models.load_model`` reads
+    the same ``.keras`` files.
+    """
+    if not isinstance(preset, (str, os.PathLike)):
+        raise TypeError(f"preset must be a preset name or a path, got {type(preset).__name__}")
+    if str(preset) in PRETRAINED:
+        return load_pretrained(str(preset))
+    if Path(preset).exists():
+        return load_model(preset)
+    raise ValueError(f"{preset!r} is neither a preset ({', '.join(sorted(PRETRAINED))}) nor an existing file or "
+                     "training directory")
+
+
 def describe_training(model, log):
     """A paragraph (Markdown) on how a shipped model was trained, read from its metadata and training log.
 

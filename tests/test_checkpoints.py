@@ -68,3 +68,28 @@ def test_export_and_load_round_trip(tmp_path, suffix):
         np.testing.assert_array_equal(np.asarray(var), value)
     with pytest.raises(ValueError, match="a .keras or .npz file"):
         export_weights(model, tmp_path / "released.h5")
+
+
+def test_presets_list_and_load_the_shipped_models(tmp_path):
+    import keras
+
+    import pixelcnn_lib as pl
+    from pixelcnn_lib.checkpoints import PRETRAINED, export_weights
+
+    listed = pl.presets()
+    assert sorted(listed) == sorted(PRETRAINED)
+    gem_line = listed["pixelsnail_gemstones"]
+    assert "68 classes" in gem_line and "bits/dim on 204 held-out" in gem_line
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    gem = pl.from_preset("pixelsnail_gemstones")
+    assert isinstance(gem, keras.Model) and gem.conditional and gem.metadata["holdout_images"] == 204
+    snail = pl.from_preset("pixelsnail_cifar10")
+    assert not snail.conditional and snail.metadata["holdout_images"] == 5000
+    # a path works too: a released file, scored the same as the preset it was written from
+    path = tmp_path / "mine.keras"
+    export_weights(snail, path)
+    np.testing.assert_allclose(pl.log_prob(pl.from_preset(path), images), pl.log_prob(snail, images), rtol=1e-6)
+    with pytest.raises(ValueError, match="neither a preset .*pixelsnail_cifar10, pixelsnail_gemstones"):
+        pl.from_preset("pixelsnail_imagenet")
+    with pytest.raises(TypeError, match="preset name or a path"):
+        pl.from_preset(3)
