@@ -12,7 +12,9 @@
 
 SOURCE is ``cifar10``, ``digits`` or ``photos`` (offline, shipped with
 scikit-learn), or the path of an image folder. DIR is a training directory
-(its EMA weights are used) or a released ``.keras`` (or ``.npz``) file.
+(its EMA weights are used), a released ``.keras`` (or ``.npz``) file, or the
+name of a model that ships with the library (``pixelsnail_cifar10``,
+``pixelsnail_gemstones``; see ``pixelcnn_lib.presets``).
 
 A class-conditional model (``train --conditional``) learns one class per
 image: the sub-folders of an image folder laid out as ``root/<class>/``, or
@@ -362,12 +364,12 @@ def _strategy(kind, cpu_devices):
 
 
 def _load(path):
-    from .checkpoints import load_model
+    from .checkpoints import PRETRAINED, from_preset
 
-    if not Path(path).exists():
-        raise UsageError(f"{path} does not exist")
+    if not Path(path).exists() and path not in PRETRAINED:
+        raise UsageError(f"{path} does not exist (and is not a preset: {', '.join(sorted(PRETRAINED))})")
     try:
-        return load_model(path)
+        return from_preset(path)
     except ValueError as error:
         raise CommandFailed(str(error)) from None
 

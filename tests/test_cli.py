@@ -644,3 +644,15 @@ def test_a_conditional_model_reads_the_split_it_is_asked_for(monkeypatch):
     assert images.shape == (4, 8, 8, 3) and not images.any() and labels.tolist() == [8, 7, 6, 5]
     images, labels = cli._model_images(stand_in, "cifar10", "test")
     assert images.shape == (3, 8, 8, 3) and labels.tolist() == [0, 1, 2]
+
+
+def test_a_preset_name_stands_for_its_model(capsys, folder):
+    """``evaluate pixelsnail_cifar10`` loads the shipped model by name, as ``pl.from_preset`` does."""
+    from pixelcnn_lib.checkpoints import load_pretrained
+
+    status, out, err = main(capsys, "evaluate", "pixelsnail_cifar10", "--data", folder, "--limit", 4)
+    assert status == 0, err
+    images = load_source(str(folder), "test", 32)[:4]
+    assert bits_of(out) == pytest.approx(evaluate_bits_per_dim(load_pretrained("pixelsnail_cifar10"), images), abs=1e-4)
+    status, _, err = main(capsys, "sample", "pixelsnail_imagenet", "--output", "s.npy")
+    assert status == 2 and "is not a preset: pixelsnail_cifar10, pixelsnail_gemstones" in err
