@@ -256,8 +256,9 @@ class TimeLimit(keras.callbacks.Callback):
 class StopOnDivergence(keras.callbacks.Callback):
     """Raise ``TrainingDiverged`` as soon as the loss is NaN or infinite, naming the last good checkpoint.
 
-    ``keras.callbacks.TerminateOnNaN`` ends ``fit`` quietly; a run that
-    diverged must fail, and say where its last good checkpoint is.
+    ``keras.callbacks.TerminateOnNaN`` ends ``fit`` quietly, or with
+    ``raise_error=True`` raises a plain ``RuntimeError``; a run that diverged
+    must fail and say where its last good checkpoint is, which this one does.
     """
 
     def __init__(self, output_dir):
@@ -309,8 +310,10 @@ class Checkpoint(keras.callbacks.Callback):
     It holds the step, the weights, the Polyak averages, Adam's state and the
     dropout layers' random-number state, so a resumed run continues as if it
     had never stopped (``restore``). Non-finite weights are never written.
-    Keras's ``BackupAndRestore`` restores whole epochs only and overwrites
-    its files in place, which a kill at the wrong moment corrupts.
+    Keras's ``BackupAndRestore`` (even with ``save_freq`` in batches and
+    ``double_checkpoint``) saves the weights and the optimizer but restarts an
+    interrupted epoch from its first batch, and keeps neither the Polyak
+    averages nor the random state: a resumed run would not be the same run.
     """
 
     def __init__(self, output_dir, average, total, every):
