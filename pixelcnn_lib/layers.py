@@ -637,7 +637,7 @@ class GatedResidualBlock(keras.layers.Layer):
 
 @serializable
 class CausalSelfAttention(keras.layers.Layer):
-    """Causal attention over all earlier pixels, as in PixelSNAIL (Chen et al., 2017).
+    """Causal attention over all earlier pixels, as in PixelSNAIL (Chen et al., 2018).
 
     Queries come from the current features and the two coordinate channels;
     keys and values from the raw input image, the features and the

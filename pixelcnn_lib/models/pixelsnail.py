@@ -1,4 +1,4 @@
-"""PixelSNAIL (Chen et al., 2017): gated residual blocks interleaved with causal attention.
+"""PixelSNAIL (Chen et al., 2018): gated residual blocks interleaved with causal attention.
 
 One down-right-shifted stream at full resolution. Each of ``depth`` blocks
 runs ``resnets_per_block`` gated residual blocks, then causal self-attention
