@@ -610,7 +610,9 @@ def train(model_config: dict, images, output_dir, config: TrainConfig | None = N
         chosen = subset_indices(len(val_images), config.val_size, val_labels, seed=config.seed)
         callbacks.append(Validation(val_images[chosen], average, total, config.val_every,
                                     val_labels[chosen] if conditional else None))
-    callbacks += [Checkpoint(out, average, total, config.checkpoint_every), log]
+    # the log writes a step's row before the checkpoint of that step: a run killed between the two resumes from
+    # the previous checkpoint and rewrites the row, instead of missing it
+    callbacks += [log, Checkpoint(out, average, total, config.checkpoint_every)]
 
     try:
         if start_step < total:

@@ -41,7 +41,8 @@ def focus_slider(browser, label):
 def test_mixture_explorer_responds_without_a_kernel(site, browser):
     require(PROBABILITY in PAGES, f"{PROBABILITY} was not built")
     status = browser.open(site.url + PROBABILITY)
-    assert status["views"] >= 2 and status["rendered"] == status["views"]
+    # the precomputed explorer; the live one needs a kernel, and the website leaves its output out
+    assert status["views"] >= 1 and status["rendered"] == status["views"]
     before = browser.evaluate(STATE)
     assert len(before["images"]) == 1 and not before["images"][0].endswith(" 0"), before
     assert "bits" in before["readout"]
