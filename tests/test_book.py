@@ -12,7 +12,10 @@ each page. Without Chromium the test is skipped, except in CI (``CI=true``), whe
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -71,3 +74,83 @@ def test_causality_explorer_responds_without_a_kernel(site, browser):
     check_causality_explorer(browser)
     assert not browser.errors()
     assert not site.failures
+
+
+class _PageText(HTMLParser):
+    """The prose of a built page: text outside code, listings, scripts, styles and rendered math."""
+
+    SKIP = {"pre", "code", "script", "style", "kbd", "samp"}
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.stack, self.parts = 0, [], []
+        self.views, self.state = [], ""
+        self._script = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        skip = tag in self.SKIP or "math" in (attrs.get("class") or "").split()
+        if tag == "script":
+            self._script = attrs.get("type", "")
+        if tag not in VOID:
+            self.stack.append(skip)
+            self.depth += skip
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._script = None
+        if tag not in VOID and self.stack:
+            self.depth -= self.stack.pop()
+
+    def handle_data(self, data):
+        if self._script == "application/vnd.jupyter.widget-view+json":
+            self.views.append(json.loads(data)["model_id"])
+        elif self._script == "application/vnd.jupyter.widget-state+json":
+            self.state += data
+        elif not self.depth:
+            self.parts.append(data)
+
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+RAW_MARKUP = {
+    "a Markdown table left as text": re.compile(r"\|\s*-{3,}\s*\||^\s*\|[^|\n]+\|[^|\n]+\|\s*$", re.M),
+    "math left as text (a raw $...$)": re.compile(r"(?<![\\$])\$[^$\s][^$\n]*?\$"),
+    "a MyST role left as text": re.compile(r"\{[a-z][a-z0-9:-]*\}`"),
+    "a MyST directive left as text": re.compile(r"^\s*(```|:::)\s*\{[a-z]", re.M),
+}
+
+
+def page_problems(html):
+    """What the page shows that should have been rendered: raw tables, math, roles and directives in its prose, and
+    widget views whose model the page does not embed."""
+    parser = _PageText()
+    parser.feed(html)
+    text = "".join(parser.parts)
+    problems = [f"{what}: {match.group(0)[:80]!r}" for what, pattern in RAW_MARKUP.items()
+                for match in [pattern.search(text)] if match]
+    state = json.loads(parser.state)["state"] if parser.state.strip() else {}
+    problems += [f"a widget view with no embedded state (model {view})" for view in parser.views if view not in state]
+    return problems
+
+
+def test_page_problems_catch_raw_markup():
+    """The checker itself: each kind of unrendered markup is found, and rendered pages pass."""
+    rendered = ('<p>a <span class="math notranslate nohighlight">\\(x$ \\)</span> b</p><pre>| a | b |\n|---|---|</pre>'
+                '<table><tr><td>1</td></tr></table>')
+    assert page_problems(rendered) == []
+    assert "Markdown table" in page_problems("<p>| model | bits |\n|---|---|</p>")[0]
+    assert "math left as text" in page_problems("<p>costs $x_i$ bits</p>")[0]
+    assert "role" in page_problems("<p>see {ref}`chapter`</p>")[0]
+    assert "directive" in page_problems("<div>\n```{note}\nhi\n```</div>")[0]
+    orphan = '<script type="application/vnd.jupyter.widget-view+json">{"model_id": "abc"}</script>'
+    assert "no embedded state" in page_problems(orphan)[0]
+    state = ('<script type="application/vnd.jupyter.widget-state+json">{"state": {"abc": {}}}</script>')
+    assert page_problems(state + orphan) == []
+
+
+def test_no_page_shows_raw_markup_or_an_orphan_widget():
+    """Markdown printed by a cell is rendered, math is typeset, no role or directive is left raw, and every widget
+    view on a page has its state embedded, on every page of the built site."""
+    require(SITE.is_dir(), f"no built site at {SITE}: run `make book` first")
+    problems = {page: page_problems((SITE / page).read_text(encoding="utf-8")) for page in PAGES}
+    assert not {page: found for page, found in problems.items() if found}

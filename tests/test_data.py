@@ -225,6 +225,32 @@ def test_photos_are_rgb_patches_from_disjoint_regions():
     np.testing.assert_array_equal(D.load_photo_patches("test", size, count=12), test)  # reproducible
 
 
+def test_photo_tiles_split_one_grid_at_random_into_disjoint_parts():
+    from collections import Counter
+
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images().images
+    grid = [[p[r:r + 16, c:c + 16].tobytes() for r in range(0, p.shape[0] - 15, 16)
+             for c in range(0, p.shape[1] - 15, 16)] for p in photos]  # each photograph's 16-pixel grid, cut here
+    train, test = D.load_photo_tiles("train"), D.load_photo_tiles("test")
+    assert train.shape[1:] == test.shape[1:] == (16, 16, 3) and train.dtype == test.dtype == np.uint8
+    assert len(test) == 208 and len(train) + len(test) == sum(map(len, grid)) == 2080
+    # together the two splits are exactly the grid's tiles, each once: a partition, so no pixel is in both
+    assert Counter(t.tobytes() for t in np.concatenate([train, test])) == Counter(grid[0] + grid[1])
+    # the test tiles come from both photographs, spread over them (not one region, as load_photo_patches' are)
+    from_first = sum(t.tobytes() in set(grid[0]) for t in test)
+    assert 50 < from_first < 158
+    np.testing.assert_array_equal(D.load_photo_tiles("test"), test)  # seeded
+    assert not np.array_equal(D.load_photo_tiles("test", seed=1), test)
+    with pytest.raises(ValueError, match="test_fraction"):
+        D.load_photo_tiles("test", test_fraction=1.0)
+    with pytest.raises(ValueError, match="tile_size"):
+        D.load_photo_tiles("test", tile_size=0)
+    with pytest.raises(ValueError, match="split must be one of"):
+        D.load_photo_tiles("validation")
+
+
 @pytest.mark.parametrize("error", [urllib.error.URLError("no route to host"), OSError("Network is unreachable")])
 def test_cifar10_offline_fails_with_a_message_on_how_to_get_it(monkeypatch, error):
     import keras

@@ -206,3 +206,43 @@ def test_shipped_pixelsnail_is_the_reference_architecture_and_its_figure_reprodu
     assert measured.sum() >= 5, "the log holds a held-out curve, not one point"
     assert (~np.isnan(log["val_raw_bits_per_dim"][measured])).all(), "raw and averaged weights both validated"
     assert int(log["step"][-1]) >= meta["step"]
+
+
+def _chapter5_gpu_cell():
+    import ast
+
+    cells = json.loads((REPO / "chapters" / "05_results.ipynb").read_text())["cells"]
+    sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    return ast.parse(next(s for s in sources if "T4_SETTINGS = {" in s)), ast.parse(
+        next(s for s in sources if "PAPER_GFLOP, T4_MODEL_GFLOP =" in s))
+
+
+def test_chapter5_gpu_profile_is_configs_pixelsnail_t4():
+    """The gpu profile's run in chapter 5 and configs/pixelsnail_t4.json are the same run, setting for setting."""
+    import ast
+
+    tree, _ = _chapter5_gpu_cell()
+    settings = next(ast.literal_eval(node.value) for node in ast.walk(tree)
+                    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "T4_SETTINGS")
+    assert settings == json.loads((REPO / "configs" / "pixelsnail_t4.json").read_text())
+
+
+@pytest.mark.slow
+def test_chapter5_flop_counts_are_the_benchmarks():
+    """The forward GFLOP per image that chapter 5's T4 arithmetic starts from are what benchmarks/models.py counts."""
+    import ast
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from models import forward_flops
+
+    _, tree = _chapter5_gpu_cell()
+    paper, t4 = next(ast.literal_eval(node.value) for node in ast.walk(tree)
+                     if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple))
+    settings = json.loads((REPO / "configs" / "pixelsnail_t4.json").read_text())
+    small = pl.build_model("pixelsnail", (32, 32, 3), filters=settings["filters"], depth=settings["depth"],
+                           **settings["hparams"])
+    assert forward_flops(small) / 1e9 == pytest.approx(t4, abs=0.006)
+    assert small.count_params() == 2_301_580
+    paper_model = pl.build_model("pixelsnail", (32, 32, 3))  # the defaults are the paper's CIFAR-10 model
+    assert forward_flops(paper_model) / 1e9 == pytest.approx(paper, abs=0.006)
