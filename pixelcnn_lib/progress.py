@@ -40,9 +40,13 @@ def in_notebook():
 
 
 def progress_bar(total, description, unit, progress=None):
-    """A tqdm bar over ``total`` units; a silent one when bars are off."""
-    return tqdm(total=total, desc=description, unit=unit, disable=not progress_enabled(progress), leave=True,
-                dynamic_ncols=True)
+    """A tqdm bar over ``total`` units; a silent one when bars are off.
+
+    In a terminal the finished bar stays, as a line of the log. In a notebook it is a widget that closes when
+    the work is done (``leave=False``), so a saved notebook, and the page built from it, keeps no finished bar.
+    """
+    return tqdm(total=total, desc=description, unit=unit, disable=not progress_enabled(progress),
+                leave=not in_notebook(), dynamic_ncols=True)
 
 
 def rows(height, description="sampling", progress=None):

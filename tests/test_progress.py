@@ -70,3 +70,14 @@ def test_training_shows_steps_with_bits_per_dim_and_keeps_its_lines_in_a_log(tmp
     train(model_config, images, tmp_path / "off", config, progress=False)
     out = capsys.readouterr()
     assert out.err == "" and "step 6/6" in out.out
+
+
+def test_a_finished_bar_stays_in_a_terminal_and_leaves_a_notebook(monkeypatch):
+    from pixelcnn_lib import progress
+
+    monkeypatch.setattr(progress, "in_notebook", lambda: False)
+    with progress.progress_bar(3, "work", "step", progress=True) as bar:
+        assert bar.leave is True
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    with progress.progress_bar(3, "work", "step", progress=True) as bar:
+        assert bar.leave is False  # the notebook widget closes, and no saved output keeps it
