@@ -1,10 +1,10 @@
 """Cached sampling must make the draws naive sampling makes (TensorFlow: its speed path), up to a bin-edge rounding
-(see ``conftest.assert_same_draws``)."""
+(see ``helpers.assert_same_draws``)."""
 
 import keras
 import numpy as np
 import pytest
-from conftest import assert_same_draws
+from helpers import assert_same_draws
 
 import pixelcnn_lib as pl
 from pixelcnn_lib import layers as L

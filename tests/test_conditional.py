@@ -20,7 +20,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import (
+from helpers import (
     CHANNELS,
     IMAGE_SIZE,
     MODEL_KEYS,

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import finite, to_numpy, total_variation
+from helpers import finite, to_numpy, total_variation
 
 import pixelcnn_lib as pl
 from pixelcnn_lib.backend import compile_function

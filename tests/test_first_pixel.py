@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import assert_same_draws, random_images, to_numpy
+from helpers import assert_same_draws, random_images, to_numpy
 
 import pixelcnn_lib as pl
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import IMAGE_SIZE, MODEL_KEYS, build_small, random_images
+from helpers import IMAGE_SIZE, MODEL_KEYS, build_small, random_images
 
 import pixelcnn_lib as pl
 from pixelcnn_lib.data import load_source

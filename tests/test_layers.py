@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import build_small, random_images
+from helpers import build_small, random_images
 
 import pixelcnn_lib as pl
 from pixelcnn_lib import layers as L

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CHANNELS, IMAGE_SIZE, MODEL_KEYS, SMALL_CONFIGS, finite, grads_finite, random_images, to_numpy
+from helpers import CHANNELS, IMAGE_SIZE, MODEL_KEYS, SMALL_CONFIGS, finite, grads_finite, random_images, to_numpy
 
 import pixelcnn_lib as pl
 from pixelcnn_lib.distributions import to_unit_range

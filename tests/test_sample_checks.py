@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import random_images, to_numpy, total_variation
+from helpers import random_images, to_numpy, total_variation
 
 import pixelcnn_lib as pl
 from pixelcnn_lib import sample_checks

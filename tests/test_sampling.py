@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import IMAGE_SIZE, build_small, random_images, to_numpy, total_variation
+from helpers import IMAGE_SIZE, build_small, random_images, to_numpy, total_variation
 
 import pixelcnn_lib as pl
 
