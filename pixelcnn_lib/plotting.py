@@ -643,7 +643,9 @@ def _text_width(text, font):
 FIELD_COLOURS = {
     "target": (215, 48, 39),  # the pixel being predicted
     "seen": (69, 117, 180),  # earlier pixels the prediction depends on
-    "missed": (253, 174, 97),  # earlier pixels it does not see: out of reach, or in a blind spot
+    "missed": (253, 174, 97),  # earlier pixels it does not see (out of reach at this depth, where the blind spot is
+    # not given separately)
+    "blind": (118, 42, 131),  # earlier pixels in a blind spot: out of reach at any depth
     "later": (235, 235, 235),  # pixels after the target, which it must not see
     "leak": (0, 0, 0),  # a later pixel it sees: a broken causality
 }
@@ -655,26 +657,44 @@ FIELD_LEGEND = [
 ]
 
 
-def field_categories(field, target):
-    """Int (H, W): 0 later, 1 seen, 2 missed (earlier, not seen), 3 target, 4 leak (a later pixel that is seen)."""
+BLIND_LEGEND = (FIELD_COLOURS["blind"], "blind spot: out of reach at any depth")
+
+
+def field_categories(field, target, blind=None):
+    """Int (H, W): 0 later, 1 seen, 2 missed (earlier, not seen), 3 target, 4 leak (a later pixel that is seen),
+    5 blind spot.
+
+    ``blind``: optional bool (H, W), the earlier pixels that the architecture misses at any depth (for example the
+    pixels a deep enough stack still misses, ``rf.unseen_earlier`` of its field); the missed pixels among them are
+    5, the other missed pixels (out of reach at this depth) stay 2. A seen pixel in ``blind`` is an error.
+    """
     field = np.asarray(field)
     if field.ndim == 3:
         field = field.any(axis=-1)
     seen = field > 0
     earlier = rf.earlier_pixels(seen.shape, target)
     kinds = np.where(earlier, np.where(seen, 1, 2), np.where(seen, 4, 0))
+    if blind is not None:
+        blind = np.asarray(blind, bool)
+        if blind.shape != seen.shape:
+            raise ValueError(f"blind must have the field's shape {seen.shape}, got {blind.shape}")
+        if (blind & seen).any():
+            raise ValueError("a pixel marked as blind spot is seen by this field: the blind spot must come from a "
+                             "field at least as deep")
+        kinds[blind & earlier] = 5
     kinds[tuple(target)] = 3
     return kinds
 
 
-def field_picture(field, target, cell=24, caption=None):
+def field_picture(field, target, cell=24, caption=None, blind=None):
     """uint8 (H', W', 3) picture of a receptive field around ``target``, colours as in ``FIELD_COLOURS``.
 
     ``field``: bool or float (H, W) or (H, W, C), non-zero where the input
     influences the target. ``caption``: optional text drawn underneath.
+    ``blind``: optional blind spot, drawn in its own colour (see ``field_categories``).
     """
-    kinds = field_categories(field, target)
-    palette = np.array([FIELD_COLOURS[k] for k in ("later", "seen", "missed", "target", "leak")], np.uint8)
+    kinds = field_categories(field, target, blind)
+    palette = np.array([FIELD_COLOURS[k] for k in ("later", "seen", "missed", "target", "leak", "blind")], np.uint8)
     h, w = kinds.shape
     picture = np.full((h * cell + 1, w * cell + 1, 3), 255, np.uint8)  # white grid lines
     for row in range(h):
@@ -698,20 +718,28 @@ def plot_fields(panels, size=2.6, legend_below=True):
     """A matplotlib figure (made without pyplot) of receptive fields side by side, in ``FIELD_COLOURS``.
 
     ``panels``: [(title, field, target), ...] with ``field`` as for
-    ``field_picture``. Returns the figure.
+    ``field_picture``, or (title, field, target, blind) to draw a blind spot
+    in its own colour. Returns the figure.
     """
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     figure = Figure(figsize=(size * len(panels), size + 0.9))
     axes = figure.subplots(1, len(panels), squeeze=False)
-    for ax, (title, field, target) in zip(axes[0], panels):
-        ax.imshow(field_picture(field, target, cell=12), interpolation="nearest")
+    any_blind = False
+    for ax, (title, field, target, *blind) in zip(axes[0], panels):
+        blind = blind[0] if blind else None
+        any_blind |= blind is not None
+        ax.imshow(field_picture(field, target, cell=12, blind=blind), interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     if legend_below:
+        legend = list(FIELD_LEGEND)
+        if any_blind:  # then the orange ones are the pixels that a deeper stack would reach
+            legend[2] = (FIELD_COLOURS["missed"], "earlier pixel out of reach at this depth")
+            legend.append(BLIND_LEGEND)
         handles = [Patch(facecolor=np.array(colour) / 255, edgecolor="0.5", label=text)
-                   for colour, text in FIELD_LEGEND]
+                   for colour, text in legend]
         figure.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
         figure.subplots_adjust(bottom=0.25)
     return figure

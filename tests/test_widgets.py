@@ -39,6 +39,25 @@ def test_field_categories_and_caption():
     assert "sees 1 of 4" in plotting.field_caption(field, (1, 1)) and "LEAK" in plotting.field_caption(field, (1, 1))
 
 
+def test_the_blind_spot_has_its_own_colour():
+    field = np.zeros((3, 3), bool)
+    field[0, 0] = True
+    blind = np.zeros((3, 3), bool)
+    blind[0, 2] = True  # up and to the right: missed at any depth
+    kinds = plotting.field_categories(field, (1, 1), blind)
+    np.testing.assert_array_equal(kinds, [[1, 2, 5], [2, 3, 0], [0, 0, 0]])  # (0, 1) and (1, 0): only out of reach
+    picture = plotting.field_picture(field, (1, 1), cell=5, blind=blind)
+    assert tuple(picture[2, 12]) == plotting.FIELD_COLOURS["blind"]
+    assert tuple(picture[2, 7]) == plotting.FIELD_COLOURS["missed"]
+    with pytest.raises(ValueError, match="is seen by this field"):
+        plotting.field_categories(field, (1, 1), field)
+    with pytest.raises(ValueError, match="shape"):
+        plotting.field_categories(field, (1, 1), blind[:2])
+    figure = plotting.plot_fields([("deep", field, (1, 1), blind), ("plain", field, (1, 1))])
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert "blind spot: out of reach at any depth" in labels and "earlier pixel out of reach at this depth" in labels
+
+
 def test_field_picture_colours_each_pixel():
     field = np.zeros((2, 2), bool)
     field[0, 0] = True
