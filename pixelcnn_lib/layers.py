@@ -687,13 +687,15 @@ class CausalSelfAttention(keras.layers.Layer):
                 "dropout": self.dropout_rate, "attention_dropout": self.attention_dropout_rate,
                 "nonlinearity": self.nonlinearity_name, "num_classes": self.num_classes}
 
-    def call(self, features, image, labels=None, training=False):
+    def attend(self, features, image, labels=None, training=False):
+        """The attention weights (B, heads, N, N) and the values (B, heads, N, value_dim), N = H * W positions in
+        raster order: row q of the weights is how much the query at position q takes from each key, zero for the
+        keys at or after q."""
         background = coordinate_channels(features)
         kv = self.kv_nin(self.kv_block(ops.concatenate([image, features, background], -1), labels=labels,
                                        training=training))
         q = self.q_nin(self.q_block(ops.concatenate([features, background], -1), labels=labels, training=training))
-        h, w = int(features.shape[1]), int(features.shape[2])
-        n = h * w
+        n = int(features.shape[1]) * int(features.shape[2])
         heads, dk, dv = self.num_heads, self.key_dim, self.value_dim
         keys, values = ops.split(kv, [heads * dk], axis=-1)
 
@@ -704,11 +706,15 @@ class CausalSelfAttention(keras.layers.Layer):
         mask = ops.convert_to_tensor(strictly_causal_mask(n))  # (N, N): 1 where key index < query index
         logits = ops.matmul(q, ops.swapaxes(keys, -1, -2)) / np.sqrt(dk)
         logits = ops.where(mask > 0, logits, -1e9)
-        weights = ops.softmax(logits, axis=-1) * mask  # the first pixel keeps all-zero weights
+        return ops.softmax(logits, axis=-1) * mask, values  # the first pixel keeps all-zero weights
+
+    def call(self, features, image, labels=None, training=False):
+        weights, values = self.attend(features, image, labels, training)
         if self.attention_dropout_rate > 0:
             weights = self.attention_dropout(weights, training=training)
-        mixed = ops.matmul(weights, values)  # (B, heads, N, dv)
-        return ops.reshape(ops.transpose(mixed, [0, 2, 1, 3]), (-1, h, w, heads * dv))
+        mixed = ops.matmul(weights, values)  # (B, heads, N, value_dim)
+        h, w = int(features.shape[1]), int(features.shape[2])
+        return ops.reshape(ops.transpose(mixed, [0, 2, 1, 3]), (-1, h, w, self.num_heads * self.value_dim))
 
     def start_cache(self, caches, batch, height, width, by="position"):
         """Register the key-value cache: a slot for each of the height * width positions, per head.

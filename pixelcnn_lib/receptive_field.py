@@ -397,3 +397,43 @@ __all__ = [
     "conv_footprint", "earlier_pixels", "field_text", "model_spec", "receptive_field_by_gradient", "shift",
     "spec_patterns", "unseen_earlier",
 ]
+
+
+def attention_maps(model, images, labels=None):
+    """What every attention layer of a PixelSNAIL attends to, at ``images``.
+
+    images: uint8 (B, H, W, C); labels: as for ``pl.log_prob`` (a class-conditional model needs them). Returns one
+    float32 numpy array per attention layer, (B, heads, N, N) with N = H * W positions in raster order: row q is the
+    distribution over the earlier positions from which the query at position q takes its values (zeros for the
+    first position, which has none). Dropout is off. The arrays are the layers' own weights
+    (``CausalSelfAttention.attend``), recorded during one forward pass.
+    """
+    from .distributions import to_unit_range
+    from .sampling import _inputs, model_labels
+
+    attentions = list(getattr(model, "attentions", None) or [])
+    if not attentions:
+        raise ValueError(f"attention_maps needs a model with attention layers (a PixelSNAIL), got "
+                         f"{type(model).__name__}")
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != tuple(model.image_shape):
+        raise ValueError(f"images must be uint8 of shape (B, {', '.join(map(str, model.image_shape))}), got "
+                         f"{images.dtype} {images.shape}")
+    labels = model_labels(model, labels, len(images))
+    recorded = []
+
+    def recording(layer):
+        def call(features, image, labels=None, training=False):
+            weights, _ = layer.attend(features, image, labels, training)
+            recorded.append(keras.ops.convert_to_numpy(weights))
+            return type(layer).call(layer, features, image, labels=labels, training=training)
+        return call
+
+    for layer in attentions:
+        object.__setattr__(layer, "call", recording(layer))
+    try:
+        model(_inputs(to_unit_range(images), labels), training=False)
+    finally:
+        for layer in attentions:
+            object.__delattr__(layer, "call")
+    return recorded

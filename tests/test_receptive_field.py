@@ -178,3 +178,43 @@ def test_spec_patterns_of_a_model_list_its_labelled_layers():
     patterns = rf.spec_patterns(rf.model_spec(snail))
     assert [title for title, _ in patterns] == ["input", "block 1"]
     assert ("causal attention: every earlier pixel", rf.EARLIER) in patterns[1][1]
+
+
+def pl_to_unit(images):
+    from pixelcnn_lib.distributions import to_unit_range
+
+    return to_unit_range(images)
+
+
+def test_attention_maps_are_the_layers_causal_distributions_and_leave_the_model_as_it_was():
+    from helpers import build_small, random_images
+
+    model = build_small("pixelsnail_multihead", 3)
+    images = random_images(2, model.image_shape)
+    before = np.asarray(model(pl_to_unit(images), training=False))
+    maps = rf.attention_maps(model, images)
+    assert len(maps) == len(model.attentions)
+    n = model.image_shape[0] * model.image_shape[1]
+    for weights in maps:
+        assert weights.shape == (2, model.attentions[0].num_heads, n, n)
+        assert np.allclose(weights[:, :, 1:].sum(axis=-1), 1, atol=1e-5)  # a distribution for every query but the first
+        assert not weights[:, :, 0].any()
+        assert not (weights * np.triu(np.ones((n, n)))).any()  # only strictly earlier keys
+    assert all("call" not in vars(layer) for layer in model.attentions)
+    np.testing.assert_allclose(np.asarray(model(pl_to_unit(images), training=False)), before, atol=1e-6)
+    with pytest.raises(ValueError, match="attention layers"):
+        rf.attention_maps(build_small("pixelcnn_pp", 3), images)
+    with pytest.raises(ValueError, match="uint8"):
+        rf.attention_maps(model, images.astype(np.float32))
+
+
+def test_attention_call_is_its_weights_applied_to_its_values():
+    from helpers import build_small, random_images
+
+    model = build_small("pixelsnail_original", 3)
+    layer = model.attentions[0]
+    images = pl_to_unit(random_images(2, model.image_shape))
+    features = np.random.default_rng(0).normal(size=(2, *model.image_shape[:2], layer.filters)).astype(np.float32)
+    weights, values = layer.attend(features, images)
+    mixed = np.einsum("bhqk,bhkd->bqhd", np.asarray(weights), np.asarray(values)).reshape(2, *model.image_shape[:2], -1)
+    np.testing.assert_allclose(np.asarray(layer(features, images)), mixed, atol=1e-5)
