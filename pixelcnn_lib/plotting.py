@@ -755,15 +755,21 @@ def field_caption(field, target):
     return text
 
 
-def footprint_picture(offsets, cell=10):
+def footprint_picture(offsets, cell=10, window=None):
     """uint8 picture of one layer's footprint: taps in blue, the output pixel outlined in red.
 
     ``offsets``: frozenset of (dy, dx), or ``rf.EARLIER`` (drawn on a 5x5
-    window, every cell before the centre in raster order).
+    window, every cell before the centre in raster order). ``window``: draw
+    the square of offsets -window..window (default: just the taps and the
+    output pixel), so that several footprints can be drawn to one scale.
     """
     if offsets == rf.EARLIER:
         offsets = frozenset((dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if (dy, dx) < (0, 0))
         rows, cols = range(-2, 3), range(-2, 3)
+    elif window is not None:
+        if any(max(abs(dy), abs(dx)) > window for dy, dx in offsets):
+            raise ValueError(f"a tap lies outside the window of {window} around the output pixel: {sorted(offsets)}")
+        rows = cols = range(-window, window + 1)
     else:
         dys = [dy for dy, _ in offsets] + [0]
         dxs = [dx for _, dx in offsets] + [0]

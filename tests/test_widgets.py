@@ -291,3 +291,14 @@ def test_live_explorer_recomputes_on_change():
     block.value = "attention"
     assert field_image.value != before
     assert "agree" in status.value
+
+
+def test_footprint_picture_draws_taps_on_a_fixed_window():
+    taps = frozenset({(-1, -1), (-1, 0), (0, -1)})
+    picture = plotting.footprint_picture(taps, cell=5, window=2)
+    assert picture.shape == (26, 26, 3)  # 5x5 cells of 5 pixels, and the grid line
+    assert tuple(picture[7, 7]) == plotting.FIELD_COLOURS["seen"]  # (-1, -1): row 1, column 1 of the window
+    assert tuple(picture[7, 17]) == plotting.FIELD_COLOURS["later"]  # (-1, +1): not a tap
+    assert plotting.footprint_picture(taps, cell=5).shape == (11, 11, 3)  # without a window: taps and output only
+    with pytest.raises(ValueError, match="outside the window"):
+        plotting.footprint_picture(frozenset({(-3, 0)}), window=2)
