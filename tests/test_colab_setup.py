@@ -55,7 +55,14 @@ def test_the_repository_is_named_in_one_place():
 
 
 def test_the_pinned_version_is_the_package_version():
-    assert assignment("BOOK_VERSION") == PROJECT["version"] == pl.__version__
+    """The version is written once, in ``pixelcnn_lib.__version__``; the package metadata reads it from there, and
+    the chapters' Colab set-up installs that version."""
+    from importlib.metadata import version
+
+    assert PROJECT["dynamic"] == ["version"] and "version" not in PROJECT
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "pixelcnn_lib.__version__"}
+    assert assignment("BOOK_VERSION") == version("pixelcnn_lib") == pl.__version__
     assert 'f"pixelcnn_lib @ git+{BOOK_REPOSITORY}@v{BOOK_VERSION}"' in SOURCE
     assert '"GIT_TERMINAL_PROMPT": "0"' in SOURCE
 
