@@ -536,8 +536,61 @@ def train(model_config: dict, images, output_dir, config: TrainConfig | None = N
     """
     config = TrainConfig() if config is None else config
     out = Path(output_dir)
-    images = np.asarray(check_images(images))
     model_config = dict(model_config)
+    images, labels, val_images, val_labels = _checked_data(model_config, images, labels, val_images, val_labels)
+    total = config.total_steps(len(images))
+    strategy = strategy or tf.distribute.get_strategy()
+    if config.batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(f"batch_size {config.batch_size} must divide evenly over "
+                         f"{strategy.num_replicas_in_sync} replicas")
+    has_checkpoint = _check_resumable(out, resume, model_config, metadata)
+
+    # 1. the model, compiled with Adam and its schedule, and the Polyak average of its weights
+    model, average = _build(model_config, config, total, strategy)
+    source = out  # where a resumed run reads its checkpoint
+    if not is_chief(strategy):  # the same work, written where nobody reads it
+        out = Path(tempfile.mkdtemp(prefix="pixelcnn-worker-"))
+    out.mkdir(parents=True, exist_ok=True)
+    # 2. its starting point: the last checkpoint, or data-dependent initialisation
+    start_step = _start(model, average, source, resume and has_checkpoint, images, labels, config, verbose)
+    if resume and not has_checkpoint and verbose:
+        print("resumed from step 0 (no checkpoint yet)", flush=True)
+    ckpt.atomic_write_json(out / ckpt.CONFIG_FILE, {
+        "model": model.config, "training": dataclasses.asdict(config),
+        "num_train_images": int(len(images)), "image_shape": list(model.image_shape), **(metadata or {}),
+    })
+    # 3. the callbacks: averaging, time limit, divergence guard, validation, log, checkpoints
+    log = TrainingLog(out, start_step, total, config.log_every, config.batch_size, average,
+                      steps_per_epoch(len(images), config.batch_size), verbose, progress,
+                      num_samples=config.log_samples if is_chief(strategy) else 0, seed=config.seed)
+    callbacks = [average, TimeLimit(config.time_limit, log.previous_elapsed), StopOnDivergence(out)]
+    if val_images is not None:
+        chosen = subset_indices(len(val_images), config.val_size, val_labels, seed=config.seed)
+        callbacks.append(Validation(val_images[chosen], average, total, config.val_every,
+                                    None if labels is None else val_labels[chosen]))
+    # the log writes a step's row before the checkpoint of that step: a run killed between the two resumes from
+    # the previous checkpoint and rewrites the row, instead of missing it
+    callbacks += [log, Checkpoint(out, average, total, config.checkpoint_every)]
+    # 4. fit, over exactly the batches the run has left
+    try:
+        if start_step < total:
+            _fit(model, images, labels, config, start_step, total, callbacks)
+    finally:
+        log.close()
+        if out != source:
+            shutil.rmtree(out, ignore_errors=True)
+    step = fit_step(model)
+    if step < total and verbose:
+        log.say(f"stopped at step {step} of {total}: the time limit of {config.time_limit:g} s is spent")
+
+    for var, avg in zip(average.variables, average.averages):  # hand back the model with its EMA weights
+        var.assign(avg)
+    return {"model": model, "history": log.rows, "step": step}
+
+
+def _checked_data(model_config, images, labels, val_images, val_labels):
+    """The training and held-out images (uint8 numpy) and labels (int numpy or None), checked against the model."""
+    images = np.asarray(check_images(images))
     conditional = model_config.get("num_classes") is not None
     if conditional and (labels is None or (val_images is not None and val_labels is None)):
         raise ValueError("a class-conditional model trains on labelled images: give labels= (and val_labels= "
@@ -555,13 +608,14 @@ def train(model_config: dict, images, output_dir, config: TrainConfig | None = N
     image_shape = tuple(model_config.get("image_shape", ()))
     if tuple(images.shape[1:]) != image_shape:
         raise ValueError(f"training images have shape {images.shape[1:]} but the model expects {image_shape}")
-    total = config.total_steps(len(images))
-    per_epoch = steps_per_epoch(len(images), config.batch_size)
-    strategy = strategy or tf.distribute.get_strategy()
-    if config.batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(f"batch_size {config.batch_size} must divide evenly over "
-                         f"{strategy.num_replicas_in_sync} replicas")
+    if val_images is not None:
+        val_images = np.asarray(check_images(val_images, image_shape[-1]))
+    return images, labels, val_images, val_labels
 
+
+def _check_resumable(out, resume, model_config, metadata):
+    """Whether ``out`` holds a checkpoint; an error if it does and ``resume`` is off, or if the run recorded there
+    is of another model or metadata."""
     has_checkpoint = (out / ckpt.CHECKPOINT_FILE).exists()
     if has_checkpoint and not resume:
         raise ValueError(f"{out} already holds a checkpoint; pass resume=True (--resume) to continue it, "
@@ -572,70 +626,48 @@ def train(model_config: dict, images, output_dir, config: TrainConfig | None = N
         if diffs:
             raise ValueError(f"the checkpoint in {out} does not match the requested model: " + "; ".join(diffs))
         _check_metadata(out, recorded, metadata or {})
+    return has_checkpoint
 
+
+def _build(model_config, config, total, strategy):
+    """The model of ``model_config``, seeded and compiled with Adam (``make_optimizer``), and its Polyak average."""
     keras.utils.set_random_seed(config.seed)  # same seed, same initial weights
+    model_config = dict(model_config)
     with strategy.scope():
         name = model_config.pop("model")
         model = build_model(name, tuple(model_config.pop("image_shape")), **model_config)
         model.compile(optimizer=make_optimizer(config, total), jit_compile=config.xla)
         model.optimizer.build(model.trainable_variables)
         average = PolyakAverage(config.ema_decay).attach(model)
+    return model, average
 
-    source = out  # where a resumed run reads its checkpoint
-    if not is_chief(strategy):  # the same work, written where nobody reads it
-        out = Path(tempfile.mkdtemp(prefix="pixelcnn-worker-"))
-    out.mkdir(parents=True, exist_ok=True)
-    start_step = 0
-    if resume and has_checkpoint:
+
+def _start(model, average, source, restoring, images, labels, config, verbose):
+    """The step the run starts from: the checkpoint's in ``source`` when ``restoring``, else 0 after data-dependent
+    initialisation on seeded training images."""
+    if restoring:
         start_step = restore(source, model, model.optimizer, average)
         if verbose:
             print(f"resumed from step {start_step}", flush=True)
-    else:
-        chosen = subset_indices(len(images), config.init_batch_size, labels, seed=config.seed)
-        # the same seeded images, so the same result, on every worker
-        data_dependent_init(model, images[chosen], None if labels is None else labels[chosen])
-        average.reset()
-        if resume and verbose:
-            print("resumed from step 0 (no checkpoint yet)", flush=True)
-    ckpt.atomic_write_json(out / ckpt.CONFIG_FILE, {
-        "model": model.config, "training": dataclasses.asdict(config),
-        "num_train_images": int(len(images)), "image_shape": list(model.image_shape), **(metadata or {}),
-    })
+        return start_step
+    chosen = subset_indices(len(images), config.init_batch_size, labels, seed=config.seed)
+    # the same seeded images, so the same result, on every worker
+    data_dependent_init(model, images[chosen], None if labels is None else labels[chosen])
+    average.reset()
+    return 0
 
-    log = TrainingLog(out, start_step, total, config.log_every, config.batch_size, average, per_epoch, verbose,
-                      progress, num_samples=config.log_samples if is_chief(strategy) else 0, seed=config.seed)
-    callbacks = [average, TimeLimit(config.time_limit, log.previous_elapsed), StopOnDivergence(out)]
-    if val_images is not None:
-        val_images = np.asarray(check_images(val_images, model.image_shape[-1]))
-        chosen = subset_indices(len(val_images), config.val_size, val_labels, seed=config.seed)
-        callbacks.append(Validation(val_images[chosen], average, total, config.val_every,
-                                    val_labels[chosen] if conditional else None))
-    # the log writes a step's row before the checkpoint of that step: a run killed between the two resumes from
-    # the previous checkpoint and rewrites the row, instead of missing it
-    callbacks += [log, Checkpoint(out, average, total, config.checkpoint_every)]
 
-    try:
-        if start_step < total:
-            batches = training_batches(images, config.batch_size, start_step, total - start_step, flip=config.flip,
-                                       seed=config.seed, labels=labels, rotate=config.rotate)
-            # int32 on the way in: under a strategy, Keras first averages a batch over the workers to build the
-            # model, and the collective ops that do it take no uint8 (the model accepts any integer images)
-            batches = batches.map(lambda x: tf.nest.map_structure(lambda t: tf.cast(t, tf.int32), x))
-            # each worker reads its part of every global batch
-            with conv_precision(config.conv_precision):  # read while the step is traced
-                model.fit(batches.with_options(_sharded_by_data()), epochs=1, verbose=0, shuffle=False,
-                          callbacks=callbacks)
-    finally:
-        log.close()
-        if out != source:
-            shutil.rmtree(out, ignore_errors=True)
-    step = fit_step(model)
-    if step < total and verbose:
-        log.say(f"stopped at step {step} of {total}: the time limit of {config.time_limit:g} s is spent")
-
-    for var, avg in zip(average.variables, average.averages):  # hand back the model with its EMA weights
-        var.assign(avg)
-    return {"model": model, "history": log.rows, "step": step}
+def _fit(model, images, labels, config, start_step, total, callbacks):
+    """``model.fit`` over the batches of steps ``start_step`` .. ``total``, in the run's seeded order."""
+    batches = training_batches(images, config.batch_size, start_step, total - start_step, flip=config.flip,
+                               seed=config.seed, labels=labels, rotate=config.rotate)
+    # int32 on the way in: under a strategy, Keras first averages a batch over the workers to build the
+    # model, and the collective ops that do it take no uint8 (the model accepts any integer images)
+    batches = batches.map(lambda x: tf.nest.map_structure(lambda t: tf.cast(t, tf.int32), x))
+    # each worker reads its part of every global batch
+    with conv_precision(config.conv_precision):  # read while the step is traced
+        model.fit(batches.with_options(_sharded_by_data()), epochs=1, verbose=0, shuffle=False,
+                  callbacks=callbacks)
 
 
 def _sharded_by_data():
