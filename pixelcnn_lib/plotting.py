@@ -342,12 +342,12 @@ def plot_mixture(weights, means, scales, value=None, figure=None, components=Tru
     top.axvspan(255.5, 275, color="#f0f0f0", zorder=0)
     top.set_ylabel("probability")
     top.set_ylim(0, max(probs.max(), 1e-3) * 1.15)
-    top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False)
+    top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=9, frameon=False)
     bottom.plot(PIXEL_VALUES, bits, color="#a50f15", lw=1.2)
     bottom.set_ylabel("bits = -log2 P(x)")
     bottom.set_ylim(0, min(max(bits.max(), 9.0), 40.0) * 1.05)
     bottom.axhline(8.0, color="#969696", lw=0.8, ls=":")
-    bottom.text(2, 8.3, "8 bits: uniform", fontsize=7, color="#636363")
+    bottom.text(2, 8.3, "8 bits: uniform", fontsize=9, color="#636363")
     bottom.set_xlabel("pixel value x")
     bottom.set_xlim(-20, 275)
     if value is not None:
@@ -358,7 +358,7 @@ def plot_mixture(weights, means, scales, value=None, figure=None, components=Tru
             ax.axvline(value, color="#e6550d", lw=0.8, ls="--")
         bottom.plot([value], [bits[value]], "o", color="#e6550d", ms=4)
         bottom.set_xlabel(f"pixel value x        x = {value}: P(x) = {probs[value]:.3g}, {bits[value]:.2f} bits")
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.12, top=0.93, hspace=0.08)
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.12, top=0.93, hspace=0.08)
     return fig
 
 

@@ -201,7 +201,7 @@ COUPLING_MIXTURE = {"weights": (0.5, 0.5), "means": ((70.0, 190.0), (90.0, 150.0
                     "scales": ((25.0, 12.0), (8.0, 8.0))}
 COUPLING_VALUES = (-0.9, -0.5, 0.0, 0.5, 0.9)
 COUPLING_REDS = (20, 70, 130, 190, 240)
-_PICTURE = {"dpi": 72, "colours": 48}  # small palette PNGs keep the page light
+_PICTURE = {"dpi": 90, "colours": 48}  # small palette PNGs keep the page light; 90 dpi keeps the text legible
 
 
 def _two_components(weight, mean, scale):
