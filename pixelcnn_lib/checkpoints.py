@@ -171,6 +171,16 @@ PRETRAINED = {  # metadata in NAME.json, log in NAME_log.csv
     "pixelsnail_gemstones": "pixelsnail_gemstones.keras",  # class-conditional, 68 classes
 }
 
+#: runs whose summary (NAME.json) and log (NAME_log.csv) ship without their weights, name -> what the run is: the
+#: book shows their figures (scripts/train_pixelcnn_pp_cifar10.sh writes the first, when its run is finished)
+SHIPPED_RUNS: dict[str, str] = {}
+
+
+def _check_shipped(name):
+    if name not in PRETRAINED and name not in SHIPPED_RUNS:
+        raise ValueError(f"unknown shipped model or run {name!r}; available: "
+                         f"{sorted(PRETRAINED) + sorted(SHIPPED_RUNS)}")
+
 
 def _asset(filename):
     ref = resources.files("pixelcnn_lib") / "assets" / filename
@@ -180,7 +190,8 @@ def _asset(filename):
 
 
 def load_training_log(name="pixelsnail_cifar10"):
-    """The training log (log.csv) of a shipped model, as a dict of float arrays.
+    """The training log (log.csv) of a shipped model or run (``PRETRAINED``, ``SHIPPED_RUNS``), as a dict of float
+    arrays.
 
     Keys: step, bits_per_dim, learning_rate, images_per_second,
     elapsed_seconds, val_bits_per_dim (averaged weights) and
@@ -189,13 +200,19 @@ def load_training_log(name="pixelsnail_cifar10"):
     import csv
     import io
 
-    if name not in PRETRAINED:
-        raise ValueError(f"unknown pretrained model {name!r}; available: {sorted(PRETRAINED)}")
+    _check_shipped(name)
     text = _asset(f"{name}_log.csv").read_text()
     rows = list(csv.DictReader(io.StringIO(text)))
     return {key: np.array([float(r[key]) if r.get(key) not in ("", None) else np.nan for r in rows])
             for key in ("step", "bits_per_dim", "learning_rate", "images_per_second", "elapsed_seconds",
                         "val_bits_per_dim", "val_raw_bits_per_dim")}
+
+
+def load_run_summary(name):
+    """What a shipped model or run (``PRETRAINED``, ``SHIPPED_RUNS``) records about itself, as a dict: its model
+    configuration, training settings, step and held-out bits/dim (the metadata stored with a preset's weights)."""
+    _check_shipped(name)
+    return json.loads(_asset(f"{name}.json").read_text())
 
 
 def load_pretrained(name="pixelsnail_cifar10"):

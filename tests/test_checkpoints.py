@@ -93,3 +93,18 @@ def test_presets_list_and_load_the_shipped_models(tmp_path):
         pl.from_preset("pixelsnail_imagenet")
     with pytest.raises(TypeError, match="preset name or a path"):
         pl.from_preset(3)
+
+
+def test_shipped_summaries_and_logs_agree_with_each_other():
+    """Every shipped model or run has a summary and a log that tell the same story: the summary's step is the log's
+    last, and its held-out figure is a measurement, not a placeholder."""
+    from pixelcnn_lib.checkpoints import PRETRAINED, SHIPPED_RUNS, load_run_summary, load_training_log
+
+    for name in sorted(PRETRAINED) + sorted(SHIPPED_RUNS):
+        summary, log = load_run_summary(name), load_training_log(name)
+        assert summary["step"] == int(log["step"][-1]), name
+        assert 0 < summary["holdout_bits_per_dim"] < 8 and summary["holdout_images"] > 0, name
+    with pytest.raises(ValueError, match="unknown shipped model or run 'nope'"):
+        load_run_summary("nope")
+    with pytest.raises(ValueError, match="unknown shipped model or run"):
+        load_training_log("nope")
