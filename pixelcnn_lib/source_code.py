@@ -6,6 +6,7 @@ Colab and in JupyterLab, and it is always the code that runs (it is read from
 the installed module, not copied into the text).
 """
 
+import ast
 import html
 import importlib
 import inspect
@@ -26,10 +27,14 @@ class SourceListing:
     ``obj`` is the object, or its name as ``"package.module:Qualified.name"``.
     ``start_at`` and ``end_before`` cut out a part: from the first line that
     contains ``start_at`` to the line before the next one that contains
-    ``end_before``.
+    ``end_before``. ``checks=False`` folds argument checks out of the
+    listing: every ``if`` whose whole body is a ``raise`` becomes one comment
+    line saying how many lines were left out, so the listing shows what the
+    code does with valid arguments (the caption's line numbers stay those of
+    the file).
     """
 
-    def __init__(self, obj, start_at=None, end_before=None):
+    def __init__(self, obj, start_at=None, end_before=None, checks=True):
         if isinstance(obj, str):
             obj = resolve(obj)
         target = getattr(obj, "python_function", obj)  # a tf.function: the Python function it traces
@@ -48,6 +53,8 @@ class SourceListing:
         if end_before is not None:
             end = _find(lines, end_before, begin + 1, self.name)
         self.code = textwrap.dedent("".join(lines[begin:end])).rstrip("\n")
+        if not checks:
+            self.code = fold_checks(self.code)
         self.first_line, self.last_line = first + begin, first + end - 1
         self.path = os.path.relpath(path, PACKAGE_PARENT).replace(os.sep, "/")
 
@@ -70,13 +77,42 @@ class SourceListing:
         )
 
 
-def show_source(obj, start_at=None, end_before=None):
+def show_source(obj, start_at=None, end_before=None, checks=True):
     """A listing of ``obj``'s source (function, method or class) that a notebook displays as a cell's output.
 
     ``obj`` may be the object or its name, ``"pixelcnn_lib.layers:GatedResidualBlock.call"``; see
-    ``SourceListing`` for cutting out a part.
+    ``SourceListing`` for cutting out a part and for ``checks=False``, which folds argument checks out.
     """
-    return SourceListing(obj, start_at, end_before)
+    return SourceListing(obj, start_at, end_before, checks)
+
+
+def fold_checks(code):
+    """``code`` with every argument check (an ``if`` whose whole body is a ``raise``, without ``else``) replaced by
+    one comment line, ``# (argument checks: N lines, left out)``, at the indentation of the first."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:  # a part cut out with start_at / end_before need not parse on its own
+        return code
+    checks = [node for node in ast.walk(tree) if isinstance(node, ast.If) and not node.orelse
+              and len(node.body) == 1 and isinstance(node.body[0], ast.Raise)]
+    lines = code.split("\n")
+    removed = set()
+    for node in checks:
+        removed |= set(range(node.lineno - 1, node.end_lineno))
+    out, k = [], 0
+    while k < len(lines):
+        if k not in removed:
+            out.append(lines[k])
+            k += 1
+            continue
+        run = k
+        while k < len(lines) and (k in removed or not lines[k].strip()):
+            k += 1
+        while k > run and not lines[k - 1].strip():  # blank lines after the checks stay
+            k -= 1
+        indent = lines[run][: len(lines[run]) - len(lines[run].lstrip())]
+        out.append(f"{indent}# (argument checks: {k - run} lines, left out)")
+    return "\n".join(out)
 
 
 def resolve(name):

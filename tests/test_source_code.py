@@ -112,3 +112,34 @@ def test_missing_markers_and_non_code_objects_are_errors():
         SourceListing("pixelcnn_lib.training:train", start_at="no such line")
     with pytest.raises(TypeError, match="functions, methods and classes"):
         pl.show_source(3)
+
+
+def test_argument_checks_fold_into_one_line_each_run():
+    from pixelcnn_lib.source_code import SourceListing, fold_checks
+
+    code = (
+        "def f(x, y):\n"
+        "    if x < 0:\n"
+        "        raise ValueError('x')\n"
+        "    if y is None:\n"
+        "        raise TypeError(\n"
+        "            'y')\n"
+        "\n"
+        "    if x > 1:\n"
+        "        x = 1\n"
+        "    return x + y\n"
+    )
+    folded = fold_checks(code)
+    assert folded.splitlines() == [
+        "def f(x, y):",
+        "    # (argument checks: 5 lines, left out)",
+        "",
+        "    if x > 1:",  # an if that does something stays
+        "        x = 1",
+        "    return x + y",
+    ]
+    assert fold_checks("    if x:\n") == "    if x:\n"  # a part that does not parse is left as it is
+    full = SourceListing("pixelcnn_lib.layers:MaskedConv2D")
+    short = SourceListing("pixelcnn_lib.layers:MaskedConv2D", checks=False)
+    assert "raise ValueError" in full.code and "raise" not in short.code
+    assert "# (argument checks:" in short.code and short.caption == full.caption
