@@ -655,13 +655,25 @@ class CausalSelfAttention(keras.layers.Layer):
     With ``num_classes``, both gated residual blocks are class-conditional,
     as every ``gated_resnet`` of the reference is under its ``h``.
 
+    ``background=False`` leaves the coordinate channels out of queries and
+    keys, and ``image_keys=False`` the raw image out of keys and values: the
+    reference has neither switch; they exist to measure what each part is
+    worth (``scripts/ablate_pixelsnail_cifar10.sh``). Without the raw image,
+    a key carries only the features at its position, which do not contain
+    that position's own pixel.
+
     call(features (B,H,W,filters), image (B,H,W,image_channels) in [-1,1],
          labels (B,) or None) -> (B,H,W, heads*value_dim)
     """
 
     def __init__(self, filters, image_channels, num_heads=1, key_dim=16, value_dim=None, dropout=0.0,
-                 attention_dropout=0.0, nonlinearity="concat_elu", num_classes=None, **kwargs):
+                 attention_dropout=0.0, nonlinearity="concat_elu", num_classes=None, background=True,
+                 image_keys=True, **kwargs):
         super().__init__(**kwargs)
+        for name, flag in (("background", background), ("image_keys", image_keys)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name} must be True or False, got {flag!r}")
+        self.background, self.image_keys = background, image_keys
         self.filters = int(filters)
         self.num_heads = int(num_heads)
         self.key_dim = int(key_dim)
@@ -670,9 +682,10 @@ class CausalSelfAttention(keras.layers.Layer):
         self.image_channels, self.dropout_rate = int(image_channels), float(dropout)
         self.nonlinearity_name = nonlinearity
         self.num_classes = None if num_classes is None else int(num_classes)
-        self.kv_block = GatedResidualBlock(image_channels + self.filters + 2, NetworkInNetwork, dropout,
-                                           nonlinearity=nonlinearity, num_classes=num_classes)
-        self.q_block = GatedResidualBlock(self.filters + 2, NetworkInNetwork, dropout, nonlinearity=nonlinearity,
+        coords = 2 if background else 0
+        self.kv_block = GatedResidualBlock(image_channels * image_keys + self.filters + coords, NetworkInNetwork,
+                                           dropout, nonlinearity=nonlinearity, num_classes=num_classes)
+        self.q_block = GatedResidualBlock(self.filters + coords, NetworkInNetwork, dropout, nonlinearity=nonlinearity,
                                           num_classes=num_classes)
         self.kv_nin = NetworkInNetwork(self.num_heads * (self.key_dim + self.value_dim))
         self.q_nin = NetworkInNetwork(self.num_heads * self.key_dim)
@@ -685,16 +698,24 @@ class CausalSelfAttention(keras.layers.Layer):
         return {**super().get_config(), "filters": self.filters, "image_channels": self.image_channels,
                 "num_heads": self.num_heads, "key_dim": self.key_dim, "value_dim": self.value_dim,
                 "dropout": self.dropout_rate, "attention_dropout": self.attention_dropout_rate,
-                "nonlinearity": self.nonlinearity_name, "num_classes": self.num_classes}
+                "nonlinearity": self.nonlinearity_name, "num_classes": self.num_classes,
+                "background": self.background, "image_keys": self.image_keys}
+
+    def _query_input(self, features, background):
+        return ops.concatenate([features, background], -1) if self.background else features
+
+    def _key_input(self, features, image, background):
+        """The keys' and values' input: the raw image, the features and the coordinates, as the switches say."""
+        return ops.concatenate([image] * self.image_keys + [features] + [background] * self.background, -1)
 
     def attend(self, features, image, labels=None, training=False):
         """The attention weights (B, heads, N, N) and the values (B, heads, N, value_dim), N = H * W positions in
         raster order: row q of the weights is how much the query at position q takes from each key, zero for the
         keys at or after q."""
         background = coordinate_channels(features)
-        kv = self.kv_nin(self.kv_block(ops.concatenate([image, features, background], -1), labels=labels,
+        kv = self.kv_nin(self.kv_block(self._key_input(features, image, background), labels=labels,
                                        training=training))
-        q = self.q_nin(self.q_block(ops.concatenate([features, background], -1), labels=labels, training=training))
+        q = self.q_nin(self.q_block(self._query_input(features, background), labels=labels, training=training))
         n = int(features.shape[1]) * int(features.shape[2])
         heads, dk, dv = self.num_heads, self.key_dim, self.value_dim
         keys, values = ops.split(kv, [heads * dk], axis=-1)
@@ -735,7 +756,7 @@ class CausalSelfAttention(keras.layers.Layer):
 
         features (B, filters), background (B, 2): the coordinate channels at p; labels (B,) or None.
         """
-        q = self.q_nin.step(caches, self.q_block.step(caches, ops.concatenate([features, background], -1),
+        q = self.q_nin.step(caches, self.q_block.step(caches, self._query_input(features, background),
                                                       labels=labels))
         q = ops.reshape(q, (-1, self.num_heads, 1, self.key_dim))
         keys, values = caches[self].read()
@@ -748,7 +769,7 @@ class CausalSelfAttention(keras.layers.Layer):
 
     def store(self, caches, image, features, background, p, labels=None):
         """Store the key and value of position p, whose pixel ``image`` (B, C) is now known."""
-        kv = self.kv_nin.step(caches, self.kv_block.step(caches, ops.concatenate([image, features, background], -1),
+        kv = self.kv_nin.step(caches, self.kv_block.step(caches, self._key_input(features, image, background),
                                                          labels=labels))
         k, v = ops.split(kv, [self.num_heads * self.key_dim], -1)
         caches[self].store(p, ops.reshape(k, (-1, self.key_dim)), ops.reshape(v, (-1, self.value_dim)))

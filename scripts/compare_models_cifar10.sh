@@ -7,11 +7,12 @@
 # The sizes are close to each other, 300,000 to 360,000 parameters (Gated PixelCNN's filters must be a multiple
 # of 6 on RGB).
 #
-#   bash scripts/compare_models_cifar10.sh      # DATA=/tmp/cifar10, laid out as by train_pixelsnail_cifar10.sh
+#   bash scripts/compare_models_cifar10.sh      # DATA=/tmp/cifar10, laid out by cifar10_jpeg_split.sh
 set -euo pipefail
 DATA=${DATA:-/tmp/cifar10}
 BUDGET=${BUDGET:-900}
 OUT=${OUT:-runs/compare}
+source scripts/cifar10_jpeg_split.sh
 mkdir -p "$OUT"
 run() {  # name, model, then its hyper-parameters
   local name=$1 model=$2; shift 2

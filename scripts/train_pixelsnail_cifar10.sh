@@ -15,14 +15,7 @@ set -euo pipefail
 DATA=${DATA:-/tmp/cifar10}
 RUN=${RUN:-runs/pixelsnail_cifar10}
 STEPS=${STEPS:-18000}
-if [ ! -d "$DATA/train" ]; then
-  mkdir -p "$DATA"
-  tar xzf ../shared/data/cifar10-jpeg/train.tar.gz -C "$DATA"
-  for d in "$DATA"/train/*; do
-    c=$(basename "$d"); mkdir -p "$DATA/holdout/$c"
-    for i in $(seq 4500 4999); do mv "$d/$(printf %04d.jpg "$i")" "$DATA/holdout/$c/"; done
-  done
-fi
+source scripts/cifar10_jpeg_split.sh
 if [ -z "${SHIP:-}" ]; then
   .venv/bin/python -m pixelcnn_lib train --model pixelsnail --data "$DATA/train" --val-data "$DATA/holdout" \
     --image-size 32 --output "$RUN" --steps "$STEPS" --batch-size 16 --filters 64 --depth 2 \

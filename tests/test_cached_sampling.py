@@ -13,6 +13,7 @@ from pixelcnn_lib import sampling_caches
 CASES = [
     ("pixelsnail", (8, 8, 3), dict(filters=16, depth=2, resnets_per_block=1)),
     ("pixelsnail", (8, 8, 1), dict(filters=16, depth=1, resnets_per_block=2, variant="multihead", num_heads=4)),
+    ("pixelsnail", (8, 8, 3), dict(filters=16, depth=1, resnets_per_block=1, background=False, image_keys=False)),
     ("gated_pixelcnn", (8, 8, 3), dict(filters=12, depth=3, head_filters=24)),
     ("gated_pixelcnn", (8, 8, 1), dict(filters=12, depth=3, head_filters=24, kernel=3)),
     ("pixelcnn_pp", (8, 8, 3), dict(filters=16, depth=1, levels=2, num_mixtures=3)),
@@ -35,7 +36,8 @@ def half_known(n, shape):
 
 
 @pytest.fixture(scope="module", params=CASES,
-                ids=lambda c: f"{c[0]}-{c[1][-1]}ch-{c[2].get('variant', '')}{c[2].get('levels', '')}")
+                ids=lambda c: f"{c[0]}-{c[1][-1]}ch-{c[2].get('variant', '')}{c[2].get('levels', '')}"
+                              f"{'-bare' if 'image_keys' in c[2] else ''}")
 def model(request):
     name, shape, hparams = request.param
     model = pl.build_model(name, shape, **hparams)

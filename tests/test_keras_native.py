@@ -121,6 +121,7 @@ def layer_cases():
         (L.CausalSelfAttention(6, 3, num_heads=2, key_dim=4, value_dim=5, dropout=0.1, attention_dropout=0.1,
                                nonlinearity="elu"), [x, (2, 4, 4, 3)], {}),
         (L.CausalSelfAttention(6, 3, num_classes=3), [x, (2, 4, 4, 3)], {"labels": labels}),
+        (L.CausalSelfAttention(6, 3, key_dim=4, background=False, image_keys=False), [x, (2, 4, 4, 3)], {}),
     ]
 
 

@@ -356,6 +356,34 @@ def test_causal_self_attention_is_strictly_causal(heads, key_dim, value_dim):
     np.testing.assert_array_equal(s_features.reshape(16, 16), want)
 
 
+def test_attention_switches_take_the_coordinates_and_the_raw_image_out():
+    keras.utils.set_random_seed(3)
+    features = np.broadcast_to(normal((1, 1, 1, 8), 4), (1, 4, 4, 8)).copy()  # the same at every position
+    image, other_image = normal((1, 4, 4, 3), 5), normal((1, 4, 4, 3), 6)
+    full = L.CausalSelfAttention(8, 3, key_dim=4)
+    bare = L.CausalSelfAttention(8, 3, key_dim=4, background=False, image_keys=False)
+    no_image = L.CausalSelfAttention(8, 3, key_dim=4, image_keys=False)
+    # without coordinates and image, every position but the first averages identical values: one output
+    out = bare(features, image).numpy().reshape(16, -1)
+    np.testing.assert_allclose(out[1:], np.broadcast_to(out[1], out[1:].shape), rtol=1e-5, atol=1e-6)
+    assert np.abs(out[1]).max() > 1e-3
+    # the coordinates tell the positions apart
+    spread = full(features, image).numpy().reshape(16, -1)[1:]
+    assert np.abs(spread - spread[0]).max() > 1e-3
+    # the raw image reaches the output only through the keys and values
+    np.testing.assert_array_equal(no_image(features, image).numpy(), no_image(features, other_image).numpy())
+    assert np.abs(full(features, image).numpy() - full(features, other_image).numpy()).max() > 1e-4
+    # each switch removes its input channels from the blocks that compute queries, keys and values
+    width = {name: (layer.q_block.filters, layer.kv_block.filters)
+             for name, layer in [("full", full), ("bare", bare), ("no_image", no_image)]}
+    assert width == {"full": (10, 13), "bare": (8, 8), "no_image": (10, 10)}
+    for bad in ("yes", 1, None):
+        with pytest.raises(ValueError, match="background must be True or False"):
+            L.CausalSelfAttention(8, 3, background=bad)
+        with pytest.raises(ValueError, match="image_keys must be True or False"):
+            L.CausalSelfAttention(8, 3, image_keys=bad)
+
+
 # --------------------------------------------------------------------------
 # dropout and convolution precision
 # --------------------------------------------------------------------------

@@ -30,11 +30,32 @@ def test_stack_gradient_matches_analytic_for_every_target(block, kernel, depth):
     ("pixelcnn", dict(filters=8, depth=2, first_kernel=5, kernel=3, head_filters=16)),
     ("gated_pixelcnn", dict(filters=8, depth=3, kernel=3, head_filters=16)),
     ("pixelsnail", dict(filters=8, depth=1, resnets_per_block=2, num_mixtures=1, dropout=0.0, key_dim=4)),
-])
+    ("pixelsnail", dict(filters=8, depth=1, resnets_per_block=1, num_mixtures=1, dropout=0.0, key_dim=4,
+                        background=False, image_keys=False)),
+], ids=["pixelcnn", "gated_pixelcnn", "pixelsnail", "pixelsnail-without-image-keys"])
 def test_real_model_gradient_matches_model_spec(name, hparams):
     model = pl.build_model(name, (SIZE, SIZE, 1), **hparams)
     by_gradient = rf.receptive_field_by_gradient(model, model.image_shape, TARGETS).any(axis=-1)
     np.testing.assert_array_equal(by_gradient, analytic_fields(rf.model_spec(model)))
+
+
+def test_pixelsnail_without_image_keys_misses_the_last_pixel_of_the_row_above():
+    """Keys from the features alone carry no position's own pixel, and the stream reaches the row above only up to
+    one column to the right: the last pixel of the row above is missed until the last two columns."""
+    model = pl.build_model("pixelsnail", (SIZE, SIZE, 1), filters=8, depth=2, resnets_per_block=1, num_mixtures=1,
+                           dropout=0.0, key_dim=4, image_keys=False)
+    spec = rf.model_spec(model)
+    for i, j in TARGETS:
+        missed = rf.earlier_pixels((SIZE, SIZE), (i, j)) & ~rf.analytic_receptive_field(spec, (SIZE, SIZE), (i, j))
+        want = np.zeros_like(missed)
+        if i > 0 and j < SIZE - 2:
+            want[i - 1, SIZE - 1] = True
+        np.testing.assert_array_equal(missed, want, err_msg=f"target {(i, j)}")
+    with_keys = rf.model_spec(pl.build_model("pixelsnail", (SIZE, SIZE, 1), filters=8, depth=2, resnets_per_block=1,
+                                             num_mixtures=1, dropout=0.0, key_dim=4))
+    for target in TARGETS:
+        np.testing.assert_array_equal(rf.analytic_receptive_field(with_keys, (SIZE, SIZE), target),
+                                      rf.earlier_pixels((SIZE, SIZE), target))
 
 
 def test_pixelcnn_has_a_blind_spot_and_the_two_stream_models_do_not():

@@ -21,14 +21,20 @@ Two variants, chosen with ``variant``:
   are computed from the raw image (rosinality computes them from the block's
   input: safe there, because its residual blocks use "causal" convolutions
   that widen the field to the upper right; with the original's
-  down-right-shifted blocks, pixels above and to the right would then be
-  seen by no pixel after them, a blind spot that
-  ``tests/test_models.py`` detects). And the head stays the logistic mixture:
+  down-right-shifted blocks, the last pixel of the row above would then be
+  missed by all but the last two pixels of the row, a blind spot that
+  ``tests/test_receptive_field.py`` measures with ``image_keys=False``).
+  And the head stays the logistic mixture:
   rosinality's model predicts discrete VQ-VAE codes with a softmax.
 
 Both use the reference's residual nonlinearity, ELU (``--resnet_nonlinearity``
 defaults to ``elu`` in the reference ``train.py``, and its CIFAR-10 command
 keeps it); ``nonlinearity="concat_elu"`` gives PixelCNN++'s.
+
+``background=False`` and ``image_keys=False`` take the coordinate channels,
+and the raw image in the keys and values, out of every attention layer (see
+``CausalSelfAttention``): switches that the references do not have, for
+measuring what each part is worth.
 """
 
 from keras import ops
@@ -45,15 +51,17 @@ VARIANTS = ("original", "multihead")
 class PixelSNAIL(AutoregressiveModel):
     model_name = "pixelsnail"
     defaults = {"filters": 256, "depth": 12, "resnets_per_block": 4, "num_mixtures": 10, "dropout": 0.5,
-                "variant": "original", "num_heads": None, "key_dim": None, "nonlinearity": "elu"}
+                "variant": "original", "num_heads": None, "key_dim": None, "nonlinearity": "elu",
+                "background": True, "image_keys": True}
 
     def __init__(self, image_shape, filters, depth, resnets_per_block, num_mixtures, dropout, variant,
-                 num_heads, key_dim, nonlinearity, num_classes=None, class_names=None, first_pixel_bias=False,
-                 **kwargs):
+                 num_heads, key_dim, nonlinearity, background=True, image_keys=True, num_classes=None,
+                 class_names=None, first_pixel_bias=False, **kwargs):
         channels = image_shape[-1]
         super().__init__(image_shape, DiscretizedLogisticMixture(num_mixtures, channels), dict(
             filters=filters, depth=depth, resnets_per_block=resnets_per_block, num_mixtures=num_mixtures,
-            dropout=dropout, variant=variant, num_heads=num_heads, key_dim=key_dim, nonlinearity=nonlinearity),
+            dropout=dropout, variant=variant, num_heads=num_heads, key_dim=key_dim, nonlinearity=nonlinearity,
+            background=background, image_keys=image_keys),
             num_classes, class_names, first_pixel_bias, **kwargs)
         f = filters
         self.variant = variant
@@ -68,7 +76,8 @@ class PixelSNAIL(AutoregressiveModel):
         self.in_right = L.DownRightShiftedConv2D(f, (2, 1))
         self.resnets = [[block(L.DownRightShiftedConv2D) for _ in range(resnets_per_block)] for _ in range(depth)]
         self.attentions = [L.CausalSelfAttention(f, channels, heads, kdim, vdim, dropout, attention_dropout,
-                                                 nonlinearity, num_classes=self.num_classes) for _ in range(depth)]
+                                                 nonlinearity, num_classes=self.num_classes, background=background,
+                                                 image_keys=image_keys) for _ in range(depth)]
         self.merges = [block(L.NetworkInNetwork, has_aux=True) for _ in range(depth)]
         self.out = L.NetworkInNetwork(self.head.num_params)
 
@@ -98,8 +107,7 @@ class PixelSNAIL(AutoregressiveModel):
             steps.append([
                 Link("att", "ul", EARLIER, "causal attention: every earlier pixel", title),
                 Link("att", "ul", CENTRE, "", title),  # the query comes from the current pixel's features
-                Link("att", "x", EARLIER, "", title),  # keys and values also see the raw earlier pixels
-            ])
+            ] + [Link("att", "x", EARLIER, "", title)] * attention.image_keys)  # keys and values see the raw pixels
             steps += residual_links(merge, "ul", "t", aux="att", layer=title)
         steps.append([Link("out", "ul", CENTRE)])
         return steps
