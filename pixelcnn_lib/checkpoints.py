@@ -172,8 +172,11 @@ PRETRAINED = {  # metadata in NAME.json, log in NAME_log.csv
 }
 
 #: runs whose summary (NAME.json) and log (NAME_log.csv) ship without their weights, name -> what the run is: the
-#: book shows their figures (scripts/train_pixelcnn_pp_cifar10.sh writes the first, when its run is finished)
-SHIPPED_RUNS: dict[str, str] = {}
+#: book shows their figures (scripts/train_pixelcnn_pp_cifar10.sh with SHIP=1 writes the first)
+SHIPPED_RUNS: dict[str, str] = {
+    "pixelcnn_pp_cifar10_equal_budget": "the PixelCNN++ trained for the shipped PixelSNAIL's budget "
+                                        "(scripts/train_pixelcnn_pp_cifar10.sh)",
+}
 
 
 def _check_shipped(name):

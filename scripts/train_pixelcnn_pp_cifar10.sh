@@ -19,14 +19,7 @@ RUN=${RUN:-runs/pixelcnn_pp_cifar10}
 # 66.6, 48 at 57.5, 56 at 49.7, depth 2 at 40 filters 44.3), so the same 18,000 steps take about the same time and
 # the schedule is the PixelSNAIL's step for step. The log's elapsed_seconds says how long it really took.
 STEPS=${STEPS:-18000}
-if [ ! -d "$DATA/train" ]; then
-  mkdir -p "$DATA"
-  tar xzf ../shared/data/cifar10-jpeg/train.tar.gz -C "$DATA"
-  for d in "$DATA"/train/*; do
-    c=$(basename "$d"); mkdir -p "$DATA/holdout/$c"
-    for i in $(seq 4500 4999); do mv "$d/$(printf %04d.jpg "$i")" "$DATA/holdout/$c/"; done
-  done
-fi
+source scripts/cifar10_jpeg_split.sh
 if [ -z "${SHIP:-}" ]; then
   .venv/bin/python -m pixelcnn_lib train --model pixelcnn_pp --data "$DATA/train" --val-data "$DATA/holdout" \
     --image-size 32 --output "$RUN" --steps "$STEPS" --batch-size 16 --filters 64 --depth 1 \
