@@ -39,15 +39,18 @@ from typing import NamedTuple
 import numpy as np
 
 from . import receptive_field as rf
+from .footprints import EARLIER
 from .plotting import FIELD_COLOURS, pattern_picture, png_bytes
 
 EXPLORER_SIZE = 16  # the small stacks' images are EXPLORER_SIZE x EXPLORER_SIZE, grey
 EXPLORER_KERNELS = (3, 5)
-EXPLORER_DEPTHS = (1, 2, 3)
+EXPLORER_DEPTHS = (1, 2, 3, 4, 8, 16)  # up to 16: deep enough for every target that only a blind spot stays
 DECADES = 6  # the magnitude scale spans 10^-DECADES .. 1 of a target's largest gradient
 LEVELS = 16  # shades of that scale on the page: finer steps than the noise of the gradients only cost bytes
 ASSET_LEVELS = 255  # shades kept in the precomputed asset
 TRAINED_ASSET = "pixelsnail_cifar10_fields.npz"
+STACKS_ASSET = "causality_stacks.npz"  # causality_states() at the defaults, precomputed
+BLIND_CODE = 255  # on the page: a zero gradient at a pixel the deepest stack of the same block and kernel misses
 TRAINED_FIRST, TRAINED_STEP = 1, 2  # trained mode's targets: rows and columns 1, 3, ..., 31
 TRAINED_CLASSES = 8  # its fields average over the first held-out image of each of the first 8 classes
 
@@ -89,9 +92,9 @@ def causality_states(size=EXPLORER_SIZE, kernels=EXPLORER_KERNELS, depths=EXPLOR
     (PixelSNAIL's kernels are fixed), so its entries are shared.
 
     Every field's support is checked against the analytic one. A path whose
-    gradient happens to vanish for all random inputs (possible, though rare,
-    behind ReLUs) is retried with fresh inputs; a remaining difference raises
-    ``RuntimeError``.
+    gradient happens to vanish for all random inputs (possible behind ReLUs,
+    more so in deep stacks) is retried with fresh inputs, then with fresh
+    weights; a remaining difference raises ``RuntimeError``.
     """
     if not isinstance(size, (int, np.integer)) or not 2 <= size <= 32:
         raise ValueError(f"size must be an int from 2 to 32, got {size!r}")
@@ -105,12 +108,20 @@ def causality_states(size=EXPLORER_SIZE, kernels=EXPLORER_KERNELS, depths=EXPLOR
     for block, kernel, depth in itertools.product(rf.BLOCKS, kernels, depths):
         key = rf.stack_key(block, kernel, depth)
         if key not in cache:
-            stack = rf.LayerStack(*key, image_shape=shape)
-            analytic = np.stack([stack.analytic_field(t) for t in targets])
-            magnitude = rf.receptive_field_by_gradient(stack, shape, targets, samples=samples)[..., 0]
-            if ((magnitude > 0) != analytic).any():
-                magnitude += rf.receptive_field_by_gradient(stack, shape, targets, samples=2 * samples, seed=1)[..., 0]
-            if ((magnitude > 0) != analytic).any():
+            analytic = None
+            for _ in range(3):  # fresh random weights, if no input revives a path that theirs leave dead
+                stack = rf.LayerStack(*key, image_shape=shape)
+                if analytic is None:
+                    analytic = np.stack([stack.analytic_field(t) for t in targets])
+                magnitude = rf.receptive_field_by_gradient(stack, shape, targets, samples=samples)[..., 0]
+                for seed in (1, 2):  # more random inputs
+                    if ((magnitude > 0) == analytic).all():
+                        break
+                    magnitude += rf.receptive_field_by_gradient(stack, shape, targets, samples=2 * samples,
+                                                                seed=seed)[..., 0]
+                if ((magnitude > 0) == analytic).all():
+                    break
+            else:
                 raise RuntimeError(f"gradient and analytic receptive fields differ for {key}")
             cache[key] = StackFields(magnitude, stack.patterns())
         states[(block, kernel, depth)] = cache[key]
@@ -173,17 +184,48 @@ def compute_trained_fields(model, targets, images, chunk=16):
 
 
 @functools.cache
-def _trained_arrays():
-    with resources.as_file(resources.files("pixelcnn_lib") / "assets" / TRAINED_ASSET) as path:
+def _asset_arrays(name):
+    with resources.as_file(resources.files("pixelcnn_lib") / "assets" / name) as path:
         with np.load(path) as arrays:
-            return {name: arrays[name] for name in arrays.files}
+            return {key: arrays[key] for key in arrays.files}
+
+
+def precomputed_states():
+    """``causality_states()`` at its defaults, from the asset that ``scripts/make_causality_fields.py`` writes
+    (computing them takes minutes): the same dict of ``StackFields``, magnitudes as decoded from the page's
+    ``LEVELS`` shades, their supports exact."""
+    arrays = _asset_arrays(STACKS_ASSET)
+    settings = list(itertools.product(rf.BLOCKS, EXPLORER_KERNELS, EXPLORER_DEPTHS))
+    keys = _parse_keys(arrays["keys"])
+    if int(arrays["size"]) != EXPLORER_SIZE or {rf.stack_key(*setting) for setting in settings} - set(keys):
+        raise RuntimeError(f"{STACKS_ASSET} does not hold the explorer's sizes, kernels and depths: run "
+                           "scripts/make_causality_fields.py stacks")
+    magnitude = decode_magnitude(arrays["codes"], int(arrays["decades"]), int(arrays["levels"]))
+    patterns = json.loads(str(arrays["patterns"]))
+    stored = {key: StackFields(m, _patterns_from_json(p)) for key, m, p in zip(keys, magnitude, patterns)}
+    return {setting: stored[rf.stack_key(*setting)] for setting in settings}
+
+
+def patterns_to_json(patterns):
+    """A stack's ``patterns()`` as JSON text (the asset stores them, so that loading builds no model)."""
+    return json.dumps([[title, [[label, offsets if offsets == EARLIER else sorted(offsets)] for label, offsets in taps]]
+                       for title, taps in patterns])
+
+
+def _patterns_from_json(items):  # offsets: frozensets of (row, col), or EARLIER, as ``rf.spec_patterns`` gives them
+    return [(title, [(label, offsets if offsets == EARLIER else frozenset(map(tuple, offsets)))
+                     for label, offsets in taps]) for title, taps in items]
+
+
+def _parse_keys(texts):  # the asset's "block/kernel/depth" strings -> stack keys
+    return [(b, int(k), int(d)) for b, k, d in (str(t).split("/") for t in texts)]
 
 
 def trained_fields():
     """``TrainedFields`` of the shipped PixelSNAIL, from the precomputed asset."""
     from .checkpoints import load_pretrained
 
-    arrays = _trained_arrays()
+    arrays = _asset_arrays(TRAINED_ASSET)
     targets = arrays["targets"].astype(int)
     magnitude = decode_magnitude(arrays["codes"], int(arrays["decades"]), int(arrays["levels"]))
     size = magnitude.shape[1:]
@@ -291,6 +333,8 @@ def _legend(palette):
         f"</span><br><small>gradient magnitude, log scale: 10<sup>-{DECADES}</sup> (left) to 1 (right) times the "
         "target's largest</small></div>",
         _swatch(FIELD_COLOURS["missed"], "earlier pixel it does not see (zero gradient)"),
+        _swatch(FIELD_COLOURS["blind"], "earlier pixel that the deepest stack misses too: the blind spot",
+                "legend-blind"),
         _swatch(FIELD_COLOURS["later"], "later pixel"),
         _swatch(FIELD_COLOURS["leak"], "later pixel it sees: a leak", "legend-leak"),
     ])
@@ -310,22 +354,39 @@ def _stack_data(states):
     if missing:
         raise ValueError(f"states lack {missing[:3]}{' ...' if len(missing) > 3 else ''}: every block needs every "
                          "kernel and depth")
-    unique, index = {}, {}
+    unique, index, unique_sources = {}, {}, []
     for block, kernel, depth in itertools.product(rf.BLOCKS, kernels, depths):
         key = rf.stack_key(block, kernel, depth)
-        unique.setdefault(key, states[(block, kernel, depth)])
+        if key not in unique:
+            unique[key] = states[(block, kernel, depth)]
+            unique_sources.append((block, kernel, depth))
         index[f"{block}/{kernel}/{depth}"] = list(unique).index(key)
     shapes = {value.magnitude.shape for value in unique.values()}
     size = next(iter(shapes))[-1]
     if len(shapes) != 1 or next(iter(shapes)) != (size * size, size, size):
         raise ValueError(f"every stack's magnitude must be (S*S, S, S) for one size S, got shapes {sorted(shapes)}")
-    codes = np.concatenate([field_mosaic(encode_magnitude(value.magnitude), size) for value in unique.values()])
+    blind = _blind_spots(states, kernels, depths[-1], size)
+    codes = []
+    for (block, kernel, _), value in zip(unique_sources, unique.values()):
+        code = encode_magnitude(value.magnitude)
+        if (code[blind[(block, kernel)]] > 0).any():
+            raise ValueError(f"a shallower {block} stack sees a pixel that its deepest one misses")
+        code[blind[(block, kernel)]] = BLIND_CODE
+        codes.append(field_mosaic(code, size))
+    codes = np.concatenate(codes)
     return {
         "size": int(size), "grid": [int(size), int(size)], "first": 0, "step": 1, "cell": max(8, 320 // size),
         "fields": _data_uri(png_bytes(codes)), "index": index,
         "patterns": [_data_uri(png_bytes(pattern_picture(value.patterns))) for value in unique.values()],
         "blocks": [[name, text] for name, text in rf.BLOCKS.items()], "kernels": kernels, "depths": depths,
     }
+
+
+def _blind_spots(states, kernels, deepest, size):
+    """{(block, kernel): bool (S*S, S, S)}: per target, the earlier pixels that the deepest stack misses."""
+    earlier = np.stack([rf.earlier_pixels((size, size), divmod(t, size)) for t in range(size * size)])
+    return {(block, kernel): earlier & ~states[(block, kernel, deepest)].seen
+            for block, kernel in itertools.product(rf.BLOCKS, kernels)}
 
 
 def _trained_data(trained):
@@ -361,8 +422,9 @@ def causality_explorer(states=None, trained=True, mode="seen", block="masked", k
     """The causality explorer: an ``IPython.display.HTML`` that works without a Python kernel.
 
     Args:
-      states: from ``causality_states()`` (computed with its defaults when
-        None); decides the image size, kernels and depths on offer.
+      states: from ``causality_states()`` (when None, its defaults,
+        precomputed: ``precomputed_states()``); decides the image size,
+        kernels and depths on offer.
       trained: True adds the mode "shipped PixelSNAIL" (its effective
         receptive field next to the theoretical one, from ``trained_fields()``);
         False leaves it out; or pass a ``TrainedFields``.
@@ -376,7 +438,7 @@ def causality_explorer(states=None, trained=True, mode="seen", block="masked", k
     legend and every layer's footprints. Each call gets its own element id,
     so several explorers can share a page.
     """
-    stacks = _stack_data(causality_states() if states is None else states)
+    stacks = _stack_data(precomputed_states() if states is None else states)
     if trained is True:
         trained = trained_fields()
     kernel = stacks["kernels"][0] if kernel is None else kernel
@@ -394,7 +456,7 @@ def causality_explorer(states=None, trained=True, mode="seen", block="masked", k
             "kernel": _pick("kernel", kernel, stacks["kernels"]), "depth": _pick("depth", depth, stacks["depths"]),
             "target": [int(target[0]), int(target[1])],
         },
-        "colours": {name: list(colour) for name, colour in FIELD_COLOURS.items()},
+        "colours": {name: list(colour) for name, colour in FIELD_COLOURS.items()}, "blindCode": BLIND_CODE,
         "palette": palette.tolist(), "levels": LEVELS, "decades": DECADES,
     }
     return _html(data, palette)
@@ -448,5 +510,7 @@ gradient.</small></p>
 __all__ = [
     "ASSET_LEVELS", "DECADES", "EXPLORER_DEPTHS", "EXPLORER_KERNELS", "EXPLORER_SIZE", "LEVELS", "StackFields",
     "TrainedFields", "causality_explorer", "causality_states", "compute_trained_fields", "decode_magnitude",
-    "encode_magnitude", "field_mosaic", "magnitude_palette", "trained_fields", "trained_images", "trained_targets",
+    "encode_magnitude", "field_mosaic", "magnitude_palette", "patterns_to_json", "precomputed_states", "trained_fields",
+    "trained_images",
+    "trained_targets",
 ]

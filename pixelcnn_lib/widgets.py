@@ -41,6 +41,7 @@ from .causality_explorer import (  # noqa: F401 (chapter 3 reaches the explorer 
     TrainedFields,
     causality_explorer,
     causality_states,
+    precomputed_states,
     trained_fields,
 )
 from .plotting import FIELD_LEGEND, field_caption, field_picture, pattern_picture, png_bytes
@@ -345,5 +346,5 @@ __all__ = [
     "image_widget", "legend", "live_causality_explorer", "live_mixture_explorer", "mixture_explorer",
     "selection_values", "switched_by",
     "EXPLORER_DEPTHS", "EXPLORER_KERNELS", "EXPLORER_SIZE", "StackFields", "TrainedFields", "causality_explorer",
-    "causality_states", "trained_fields",
+    "causality_states", "precomputed_states", "trained_fields",
 ]

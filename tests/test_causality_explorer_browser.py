@@ -13,6 +13,7 @@ from browser_support import Site, check_causality_explorer, click_cell, explorer
 
 from pixelcnn_lib import causality_explorer as cx
 from pixelcnn_lib import plotting
+from pixelcnn_lib import receptive_field as rf
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +53,9 @@ def expected_colours(states, trained, view):
         size = SETTINGS["size"]
         codes = cx.encode_magnitude(states[(view["block"], view["kernel"], view["depth"])].magnitude)
         codes = codes[row * size + col].ravel()
+        # the blind spot: what the deepest stack of the same block and kernel misses too
+        deepest = states[(view["block"], view["kernel"], max(SETTINGS["depths"]))].seen[row * size + col]
+        blind = (rf.earlier_pixels((size, size), (row, col)) & ~deepest).ravel()
     palette, colours, here = cx.magnitude_palette(), plotting.FIELD_COLOURS, row * size + col
     cells = []
     for position, code in enumerate(codes):
@@ -59,6 +63,8 @@ def expected_colours(states, trained, view):
             cells.append(colours["target"])
         elif position > here:
             cells.append(colours["leak"] if code else colours["later"])
+        elif view["model"] == "stacks" and blind[position]:
+            cells.append(colours["blind"])
         elif code == 0:
             cells.append(colours["missed"])
         else:

@@ -160,10 +160,17 @@ def test_explorer_embeds_every_field_and_footprint(small_states):
     assert stacks["kernels"] == list(SMALL["kernels"]) and stacks["depths"] == list(SMALL["depths"])
     fields = embedded_fields(stacks)
     assert len(fields) == len(stacks["patterns"]) == 14  # the attention stacks share their kernels
+    n, deepest = SMALL["size"], SMALL["depths"][-1]
+    earlier = np.stack([rf.earlier_pixels((n, n), divmod(t, n)) for t in range(n * n)])
     for (block, kernel, depth), state in small_states.items():
         k = stacks["index"][f"{block}/{kernel}/{depth}"]
-        check_encoding(fields[k], state.magnitude)
+        # the blind spot: earlier pixels that the deepest stack of the same block and kernel misses too
+        blind = fields[k] == data["blindCode"]
+        np.testing.assert_array_equal(blind, earlier & ~small_states[(block, kernel, deepest)].seen)
+        check_encoding(np.where(blind, 0, fields[k]), state.magnitude)
         np.testing.assert_array_equal(picture(stacks["patterns"][k]), plotting.pattern_picture(state.patterns))
+    assert data["blindCode"] == cx.BLIND_CODE > cx.LEVELS
+    assert data["colours"]["blind"] == list(plotting.FIELD_COLOURS["blind"])
     assert len(data["palette"]) == data["levels"] == cx.LEVELS
     assert data["colours"]["target"] == list(plotting.FIELD_COLOURS["target"])
     assert data["start"] == {"mode": "seen", "block": "masked", "kernel": 3, "depth": 2, "target": [3, 3]}
@@ -266,20 +273,46 @@ def test_trained_asset_matches_a_fresh_computation():
         cx.compute_trained_fields(None, [(1, 1)], images[0])
 
 
-@pytest.mark.slow
-def test_default_explorer_covers_every_configuration_and_stays_light():
-    states = pw.causality_states()
-    explorer = pw.causality_explorer(states)
-    assert len(explorer.data.encode()) < 400_000, "the explorer makes the page heavy"
+def test_default_explorer_covers_every_configuration_goes_deep_enough_and_stays_light():
+    states = cx.precomputed_states()
+    assert sorted(states) == sorted(itertools.product(rf.BLOCKS, cx.EXPLORER_KERNELS, cx.EXPLORER_DEPTHS))
+    explorer = pw.causality_explorer()
+    # six depths of 42 distinct stacks, with magnitudes, and the shipped model's fields: under 800 kB on the page
+    assert len(explorer.data.encode()) < 800_000, "the explorer makes the page heavy"
     data = payload(explorer)
     fields = embedded_fields(data["stacks"])
-    assert data["stacks"]["size"] >= 16
+    n = data["stacks"]["size"]
+    assert n == cx.EXPLORER_SIZE >= 16 and max(cx.EXPLORER_DEPTHS) >= n
     for (block, kernel, depth), state in states.items():
-        check_encoding(fields[data["stacks"]["index"][f"{block}/{kernel}/{depth}"]], state.magnitude)
-    middle = (8, 8)  # at the largest kernel and depth only the masked stack misses earlier pixels
+        k = data["stacks"]["index"][f"{block}/{kernel}/{depth}"]
+        check_encoding(np.where(fields[k] == cx.BLIND_CODE, 0, fields[k]), state.magnitude)
+    for key in [("masked", 5, 4), ("gated", 3, 2), ("shifted", 5, 1), ("attention", 3, 2)]:  # stored footprints
+        assert states[key].patterns == rf.LayerStack(*key, image_shape=(n, n, 1)).patterns(), key
+    middle = (8, 8)  # at depth 3 and the largest kernel only the masked stack misses earlier pixels
     for block in rf.BLOCKS:
-        field = states[(block, 5, 3)].seen[middle[0] * 16 + middle[1]]
+        field = states[(block, 5, 3)].seen[middle[0] * n + middle[1]]
         assert rf.unseen_earlier(field, middle).any() == (block == "masked"), block
+    # at the deepest depth every target sees every reachable pixel: the other stacks see all earlier pixels, and
+    # what the masked stack misses is its blind spot, which a stack twice as deep misses too
+    deepest = max(cx.EXPLORER_DEPTHS)
+    for block, kernel in itertools.product(rf.BLOCKS, cx.EXPLORER_KERNELS):
+        blind = np.stack([rf.unseen_earlier(seen, divmod(t, n)) for t, seen in
+                          enumerate(states[(block, kernel, deepest)].seen)])
+        assert blind.any() == (block == "masked"), (block, kernel)
+        if block == "masked":
+            deeper = rf.LayerStack(block, kernel, 2 * deepest, image_shape=(n, n, 1))
+            for target in [(n - 1, 0), (n - 1, n - 1), (n // 2, 1)]:
+                np.testing.assert_array_equal(rf.unseen_earlier(deeper.analytic_field(target), target),
+                                              blind[target[0] * n + target[1]])
+
+
+@pytest.mark.slow
+def test_precomputed_stacks_match_a_fresh_computation():
+    fresh = cx.causality_states(kernels=(5,), depths=(1, 4))
+    stored = cx.precomputed_states()
+    for key, state in fresh.items():  # the same fields; the magnitudes are those of other random weights
+        np.testing.assert_array_equal(stored[key].seen, state.seen)
+        assert len(np.unique(cx.encode_magnitude(stored[key].magnitude))) > 5, key
 
 
 def test_live_explorer_recomputes_on_change():

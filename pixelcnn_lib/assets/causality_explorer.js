@@ -1,6 +1,7 @@
 // The causality explorer of chapter 3 (pixelcnn_lib/causality_explorer.py writes the page around it).
 // `root` is the explorer's element; its data (JSON) holds the fields as greyscale PNGs, decoded here through a
-// canvas: code 0 is an exactly zero gradient, 1 .. levels a log scale up to the target's largest gradient.
+// canvas: code 0 is an exactly zero gradient, 1 .. levels a log scale up to the target's largest gradient, and
+// data.blindCode a zero gradient at a pixel that the deepest stack of the same block and kernel misses too.
 "use strict";
 const data = JSON.parse(root.querySelector('script[data-role="data"]').textContent);
 const find = (role) => root.querySelector(`[data-role="${role}"]`);
@@ -57,11 +58,20 @@ function stackIndex() {
   return view.model === "stacks" ? data.stacks.index[`${view.block}/${view.kernel}/${view.depth}`] : 0;
 }
 
-function code(part, k, target, row, col) {  // the fields are tiles of a mosaic, one per target, in raster order
+function rawCode(part, k, target, row, col) {  // the fields are tiles of a mosaic, one per target, in raster order
   const n = part.size;
   const ti = (target[0] - part.first) / part.step;
   const tj = (target[1] - part.first) / part.step;
   return part.codes[((k * part.grid[0] + ti) * n + row) * part.width + tj * n + col];
+}
+
+function code(part, k, target, row, col) {  // the gradient's code: 0 in the blind spot too
+  const value = rawCode(part, k, target, row, col);
+  return value === data.blindCode ? 0 : value;
+}
+
+function blind(part, k, target, row, col) {
+  return rawCode(part, k, target, row, col) === data.blindCode;
 }
 
 function log10Of(value) {  // a non-zero code -> log10 of the magnitude relative to the target's largest
@@ -74,6 +84,7 @@ function colourAt(part, k, target, row, col) {
   if (position === here) return data.colours.target;
   const value = code(part, k, target, row, col);
   if (position > here) return value > 0 ? data.colours.leak : data.colours.later;
+  if (blind(part, k, target, row, col)) return data.colours.blind;
   if (value === 0) return data.colours.missed;
   return view.mode === "magnitude" ? data.palette[value - 1] : data.colours.seen;
 }
@@ -107,12 +118,15 @@ function counts(part, k, target) {
   const here = target[0] * part.size + target[1];
   let seen = 0;
   let leaks = 0;
+  let blinds = 0;
   for (let position = 0; position < part.size * part.size; position += 1) {
-    const value = code(part, k, target, Math.floor(position / part.size), position % part.size);
+    const [row, col] = [Math.floor(position / part.size), position % part.size];
+    const value = code(part, k, target, row, col);
     if (value > 0 && position < here) seen += 1;
     if (value > 0 && position >= here) leaks += 1;
+    if (blind(part, k, target, row, col)) blinds += 1;
   }
-  return { seen, earlier: here, leaks };
+  return { seen, earlier: here, leaks, blinds };
 }
 
 function describe(part, k, target, row, col) {
@@ -122,6 +136,9 @@ function describe(part, k, target, row, col) {
   const name = `pixel (${row}, ${col})`;
   if (position === here) return `${name}: the target`;
   if (position > here) return value > 0 ? `${name}: a later pixel it sees (a leak)` : `${name}: a later pixel`;
+  if (blind(part, k, target, row, col)) {
+    return `${name}: zero gradient, in the blind spot (not seen at depth ${data.stacks.depths.at(-1)} either)`;
+  }
   if (value === 0) return `${name}: zero gradient, not seen`;
   if (value === 1) return `${name}: gradient at most 10<sup>-${data.decades}</sup> of the target's largest`;
   return `${name}: gradient about 10<sup>${log10Of(value).toFixed(1)}</sup> of the target's largest`;
@@ -137,8 +154,9 @@ function render() {
   find("theory-panel").hidden = !trained;
   if (trained) paint(canvases.theory, part, (row, col) => theoryAt(part, target, row, col));
 
-  const { seen, earlier, leaks } = counts(part, k, target);
+  const { seen, earlier, leaks, blinds } = counts(part, k, target);
   let caption = `target (${target[0]}, ${target[1]}): sees ${seen} of ${earlier} earlier pixels`;
+  if (blinds) caption += `, and ${blinds} of the others are in the blind spot`;
   if (leaks) caption += `; LEAK: sees ${leaks} later pixels`;
   if (trained) {
     caption += ` (in theory all ${earlier}). Fields are computed at every ${ordinal(part.step)} row and column: `
@@ -161,6 +179,7 @@ function render() {
   find("legend-seen").hidden = view.mode !== "seen" && !trained;  // the theoretical panel uses it too
   find("legend-magnitude").hidden = view.mode !== "magnitude";
   find("legend-leak").hidden = leaks === 0;
+  find("legend-blind").hidden = trained;
   patterns.src = trained ? part.patterns : part.patterns[k];
   if (!patterns.isConnected) find("patterns").appendChild(patterns);  // only once it has a picture
   find("patterns-title").textContent = trained
