@@ -316,6 +316,11 @@ def logistic_mixture_density(x, weights, means, scales):
     return (pdf * weights).sum(axis=-1)
 
 
+MIXTURE_FIGSIZE = (7.5, 4.2)  # plot_mixture's figure (inches), axes (figure fractions) and x range (pixel values)
+MIXTURE_AXES = {"left": 0.12, "right": 0.98, "bottom": 0.12, "top": 0.93}
+MIXTURE_XLIM = (-20, 275)
+
+
 def plot_mixture(weights, means, scales, value=None, figure=None, components=True):
     """Two panels: the continuous density over the 256 bins' probabilities, and the bits of every value.
 
@@ -327,7 +332,7 @@ def plot_mixture(weights, means, scales, value=None, figure=None, components=Tru
     weights, means, scales = _check_mixture(weights, means, scales)
     probs = mixture_bin_probabilities(weights, means, scales)
     bits = -np.log2(np.maximum(probs, 1e-300))
-    fig = figure or Figure(figsize=(7.5, 4.2))
+    fig = figure or Figure(figsize=MIXTURE_FIGSIZE)
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     edges = np.arange(257) - 0.5
     top.stairs(probs, edges, fill=True, color="#9ecae1", label="P(x): discretised, 256 bins")
@@ -349,7 +354,7 @@ def plot_mixture(weights, means, scales, value=None, figure=None, components=Tru
     bottom.axhline(8.0, color="#969696", lw=0.8, ls=":")
     bottom.text(2, 8.3, "8 bits: uniform", fontsize=9, color="#636363")
     bottom.set_xlabel("pixel value x")
-    bottom.set_xlim(-20, 275)
+    bottom.set_xlim(*MIXTURE_XLIM)
     if value is not None:
         value = int(value)
         if not 0 <= value <= 255:
@@ -358,8 +363,32 @@ def plot_mixture(weights, means, scales, value=None, figure=None, components=Tru
             ax.axvline(value, color="#e6550d", lw=0.8, ls="--")
         bottom.plot([value], [bits[value]], "o", color="#e6550d", ms=4)
         bottom.set_xlabel(f"pixel value x        x = {value}: P(x) = {probs[value]:.3g}, {bits[value]:.2f} bits")
-    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.12, top=0.93, hspace=0.08)
+    fig.subplots_adjust(**MIXTURE_AXES, hspace=0.08)
     return fig
+
+
+def mixture_value_strip(value, dpi):
+    """uint8 (H, W, 3): a strip as wide as ``plot_mixture``'s picture at ``dpi``, with a marker under ``value``.
+
+    Shown beneath a precomputed mixture picture, it marks the chosen value
+    without a picture per value; the marker sits where the value lies on the
+    picture's horizontal axis.
+    """
+    value = int(value)
+    if not 0 <= value <= 255:
+        raise ValueError(f"value must lie in 0..255, got {value}")
+    width = int(round(MIXTURE_FIGSIZE[0] * dpi))
+    lo, hi = MIXTURE_XLIM
+    x = width * (MIXTURE_AXES["left"] + (MIXTURE_AXES["right"] - MIXTURE_AXES["left"]) * (value - lo) / (hi - lo))
+    strip = Image.new("RGB", (width, 20), "white")
+    draw = ImageDraw.Draw(strip)
+    draw.fontmode = "1"
+    draw.polygon([(x, 1), (x - 6, 11), (x + 6, 11)], fill=(230, 85, 13))
+    font = _font(12)
+    label = f"x = {value}"
+    left = x + 9 if x + 9 + _text_width(label, font) < width else x - 9 - _text_width(label, font)
+    draw.text((left, 2), label, fill=(230, 85, 13), font=font)
+    return np.asarray(strip)
 
 
 def coupled_pair_probabilities(weights, means, scales, coupling):

@@ -255,12 +255,15 @@ def mixture_explorer(means=MIXTURE_MEANS, scales=MIXTURE_SCALES, weights=MIXTURE
     def readout_view(w, m, s, x):
         return _bits_readout(probs(w, m, s), x, text_layout, text_style)
 
+    def marker_view(x):  # under the picture, where x lies on its axis: no picture per value
+        return image_widget(plotting.mixture_value_strip(x, _PICTURE["dpi"]), shared)
+
     mixture_tab = widgets.VBox([
         widgets.HTML(f"<small>Component 1 is fixed (mean {MIXTURE_FIRST['mean']:.0f}, scale "
                      f"{MIXTURE_FIRST['scale']:.0f}); move component 2. Grey bands: values outside 0..255, "
                      "whose mass the edge bins 0 and 255 collect.</small>"),
         widgets.VBox([weight, mean, scale]),
-        switched_by([weight, mean, scale], mixture_view),
+        widgets.VBox([switched_by([weight, mean, scale], mixture_view), switched_by([value], marker_view)]),
         value,
         switched_by([weight, mean, scale, value], readout_view),
     ])

@@ -1,8 +1,12 @@
 """The mixture explorer: precomputed views switched in the browser, and the live version."""
 
+import io
+
 import ipywidgets as widgets
 import numpy as np
+import pytest
 from ipywidgets.widgets.widget_link import Link
+from PIL import Image
 
 from pixelcnn_lib import plotting
 from pixelcnn_lib import widgets as pw
@@ -19,7 +23,7 @@ def test_mixture_explorer_precomputes_every_view_and_links_it():
     assert isinstance(explorer, widgets.Tab) and explorer.titles == ("mixture", "RGB coupling")
     mixture_tab, coupling_tab = explorer.children
     weight, mean, scale = mixture_tab.children[1].children
-    pictures = mixture_tab.children[2]  # Stack (weight) of Stack (mean) of Stack (scale) of Image
+    pictures, markers = mixture_tab.children[2].children  # Stack (weight) of Stack (mean) of Stack (scale) of Image
     assert isinstance(pictures, widgets.Stack) and links_between(weight, pictures)
     by_mean = pictures.children[0]
     assert len(by_mean.children) == 2 and links_between(mean, by_mean)
@@ -27,6 +31,18 @@ def test_mixture_explorer_precomputes_every_view_and_links_it():
     assert isinstance(first, widgets.Image) and first.value[:4] == b"\x89PNG" and first.value != second.value
 
     value = mixture_tab.children[3]
+    # the chosen value is marked under the picture, where it lies on the picture's axis
+    assert links_between(value, markers) and len(markers.children) == 2
+    strips = [np.asarray(Image.open(io.BytesIO(m.value)).convert("RGB")) for m in markers.children]
+    assert strips[0].shape[1] == Image.open(io.BytesIO(first.value)).size[0]  # as wide as the picture
+    orange = [np.flatnonzero((strip == (230, 85, 13)).all(-1).any(0)) for strip in strips]
+    lo, hi = plotting.MIXTURE_XLIM
+    for x, columns in zip((0, 40), orange):
+        axes = plotting.MIXTURE_AXES
+        where = strips[0].shape[1] * (axes["left"] + (axes["right"] - axes["left"]) * (x - lo) / (hi - lo))
+        assert abs(columns.min() + 6 - where) <= 1.5, (x, columns.min(), where)  # the marker's left corner
+    with pytest.raises(ValueError, match="0..255"):
+        plotting.mixture_value_strip(256, 90)
     readouts = mixture_tab.children[4].children[0].children[1].children[0]  # weight 0.5, mean 200, scale 4
     assert links_between(value, readouts)
     probs = plotting.mixture_bin_probabilities(*pw._two_components(0.5, 200, 4))
