@@ -31,6 +31,7 @@ bad command line or ``--config`` file.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -532,13 +533,60 @@ def _export(args):
     print(f"exported step {model.metadata.get('step')} to {args.output}")
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    if args.threads:
-        import tensorflow as tf
+def start_tensorflow(threads=0):
+    """Start TensorFlow (on Keras's TensorFlow backend) without its C++ start-up lines.
 
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+    On a machine without a GPU, TensorFlow writes "failed call to cuInit: ... CUDA error", notes on CPU
+    instructions and oneDNN straight to the process's standard error while it starts, before its logging can be
+    configured (``TF_CPP_MIN_LOG_LEVEL`` no longer reaches them). They are not for a command-line user: the start
+    runs with standard error sent to a temporary file, shown only if the start fails. ``threads`` > 0 sets
+    TensorFlow's CPU threads, which must happen before it starts. ``import pixelcnn_lib`` imports nothing, so that
+    this runs first. ``PIXELCNN_VERBOSE=1`` shows everything.
+    """
+    import tempfile
+
+    if os.environ.get("PIXELCNN_VERBOSE") == "1" or _keras_backend() != "tensorflow":
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            if threads:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+            tf.config.list_physical_devices()  # where the CUDA probe happens
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _keras_backend():
+    """The backend Keras will use, read as Keras reads it (``KERAS_BACKEND``, then ~/.keras/keras.json), without
+    importing Keras."""
+    import json
+
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+    try:
+        return json.loads(config.read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
+
+
+def main(argv=None):
+    early = argparse.ArgumentParser(add_help=False)  # --threads, before the full parser (its defaults start TF)
+    early.add_argument("--threads", type=int, default=0)
+    start_tensorflow(early.parse_known_args(argv)[0].threads)
+    args = build_parser().parse_args(argv)
     commands = {"train": _train, "evaluate": _evaluate, "sample": _sample, "complete": _complete,
                 "export": _export}
     from .data import DataUnavailableError

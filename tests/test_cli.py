@@ -656,3 +656,25 @@ def test_a_preset_name_stands_for_its_model(capsys, folder):
     assert bits_of(out) == pytest.approx(evaluate_bits_per_dim(load_pretrained("pixelsnail_cifar10"), images), abs=1e-4)
     status, _, err = main(capsys, "sample", "pixelsnail_imagenet", "--output", "s.npy")
     assert status == 2 and "is not a preset: pixelsnail_cifar10, pixelsnail_gemstones" in err
+
+
+def test_import_has_no_side_effects_and_the_command_line_starts_tensorflow_quietly(tmp_path):
+    """``import pixelcnn_lib`` imports neither Keras nor TensorFlow and leaves the environment alone; a command that
+    starts TensorFlow shows its own message on standard error and none of TensorFlow's C++ start-up lines."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP", "PIXELCNN_VERBOSE"))}
+    probe = ("import os, sys; before = dict(os.environ); import pixelcnn_lib as pl; "
+             "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules), dict(os.environ) == before, "
+             "'train' in dir(pl), callable(pl.from_preset))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.stdout.split() == ["[]", "True", "True", "True"], done.stdout + done.stderr
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        pl.nope  # noqa: B018
+    command = [sys.executable, "-m", "pixelcnn_lib", "evaluate", str(tmp_path / "missing"), "--data", "digits"]
+    done = subprocess.run(command, cwd=REPO, env={**env, "KERAS_BACKEND": "tensorflow"}, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing'} does not exist (and is not a preset: "
+                                                "pixelsnail_cifar10, pixelsnail_gemstones)"], done.stderr
+    loud = subprocess.run(command, cwd=REPO, env={**env, "KERAS_BACKEND": "tensorflow", "PIXELCNN_VERBOSE": "1"},
+                          capture_output=True, text=True, timeout=300)
+    assert len(loud.stderr.strip().splitlines()) > 1, "TensorFlow said nothing: the check above proves nothing"
