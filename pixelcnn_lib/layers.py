@@ -159,8 +159,74 @@ def _convolve_in_precision(conv, x, kernel):
     return ops.cast(conv(ops.cast(x, dtype), ops.cast(kernel, dtype)), x.dtype)
 
 
+class _WeightNormConvolution(keras.layers.Layer):
+    """What the weight-normalised convolutions share (Salimans & Kingma, 2016): a kernel ``v``, a length ``g`` and a
+    bias ``b`` per output channel, the effective kernel ``g * v / ||v||``, and the data-dependent initialisation of
+    ``g`` and ``b`` from the outputs of the unit-norm kernel on one batch (``initialise_from_outputs``). A subclass
+    gives the kernel's shape (``kernel_shape``, with the output channels on axis ``out_axis``), an optional mask and
+    the convolution itself (``convolve``)."""
+
+    out_axis = 3  # the kernel's axis of output channels
+    fixed_arguments = ()  # arguments a subclass sets itself from the others: left out of its config
+
+    def __init__(self, filters, kernel_size, strides, init_scale, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size)
+        self.strides = _pair(strides)
+        self.init_scale = float(init_scale)
+        self.init_pending = False
+
+    def kernel_shape(self, in_channels):
+        raise NotImplementedError
+
+    def kernel_mask(self, in_channels):
+        """(kh, kw, in, out) array of 0/1 multiplied into the kernel, or None."""
+        return None
+
+    def build(self, input_shape):
+        in_channels = int(input_shape[-1])
+        self.v = self.add_weight(name="v", shape=self.kernel_shape(in_channels),
+                                 initializer=keras.initializers.RandomNormal(stddev=0.05))
+        self.g = self.add_weight(name="g", shape=(self.filters,), initializer="ones")
+        self.b = self.add_weight(name="b", shape=(self.filters,), initializer="zeros")
+        self.mask = self.kernel_mask(in_channels)  # a numpy constant: a tensor made here would belong to a graph
+
+    def direction(self):
+        """The unit-norm kernel v / ||v|| (masked first), per output channel."""
+        v = self.v if self.mask is None else self.v * self.mask
+        axes = [axis for axis in range(4) if axis != self.out_axis]
+        return v * ops.rsqrt(ops.sum(ops.square(v), axis=axes, keepdims=True) + 1e-12)
+
+    def kernel(self):
+        """The effective kernel g * v / ||v||: the length folded into the direction.
+
+        Scaling the small kernel instead of the large output saves a full pass
+        over the activations (and another in the backward pass).
+        """
+        shape = [1, 1, 1, 1]
+        shape[self.out_axis] = self.filters
+        return self.direction() * ops.reshape(self.g, shape)
+
+    def convolve(self, x, kernel):
+        raise NotImplementedError
+
+    def call(self, x):
+        if self.init_pending and backend.is_concrete(x):
+            initialise_from_outputs(self, self.convolve(x, self.direction()))
+        return self.convolve(x, self.kernel()) + self.b
+
+    def own_config(self):
+        return {}
+
+    def get_config(self):
+        config = {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                  "strides": self.strides, **self.own_config(), "init_scale": self.init_scale}
+        return {k: v for k, v in config.items() if k not in self.fixed_arguments}
+
+
 @serializable
-class WeightNormConv2D(keras.layers.Layer):
+class WeightNormConv2D(_WeightNormConvolution):
     """Convolution with weight normalisation, explicit padding and an optional mask.
 
     Args:
@@ -174,42 +240,11 @@ class WeightNormConv2D(keras.layers.Layer):
     """
 
     def __init__(self, filters, kernel_size=1, strides=1, padding=(0, 0, 0, 0), init_scale=1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size)
-        self.strides = _pair(strides)
+        super().__init__(filters, kernel_size, strides, init_scale, **kwargs)
         self.padding = tuple(int(p) for p in padding)
-        self.init_scale = float(init_scale)
-        self.init_pending = False
 
-    def kernel_mask(self, in_channels):
-        """(kh, kw, in, out) array of 0/1 multiplied into the kernel, or None."""
-        return None
-
-    def build(self, input_shape):
-        in_channels = int(input_shape[-1])
-        kh, kw = self.kernel_size
-        self.v = self.add_weight(
-            name="v", shape=(kh, kw, in_channels, self.filters),
-            initializer=keras.initializers.RandomNormal(stddev=0.05),
-        )
-        self.g = self.add_weight(name="g", shape=(self.filters,), initializer="ones")
-        self.b = self.add_weight(name="b", shape=(self.filters,), initializer="zeros")
-        mask = self.kernel_mask(in_channels)
-        self.mask = mask  # a numpy constant: a tensor made here would belong to a build-time graph
-
-    def direction(self):
-        """The unit-norm kernel v / ||v|| (masked first), per output channel."""
-        v = self.v if self.mask is None else self.v * self.mask
-        return v * ops.rsqrt(ops.sum(ops.square(v), axis=[0, 1, 2]) + 1e-12)
-
-    def kernel(self):
-        """The effective kernel g * v / ||v||: the length folded into the direction.
-
-        Scaling the small kernel instead of the large output saves a full pass
-        over the activations (and another in the backward pass).
-        """
-        return self.direction() * self.g
+    def kernel_shape(self, in_channels):
+        return (*self.kernel_size, in_channels, self.filters)
 
     def convolve(self, x, kernel):
         """The raw convolution of ``x`` with ``kernel``, after the layer's zero padding.
@@ -225,11 +260,6 @@ class WeightNormConv2D(keras.layers.Layer):
             return ops.conv(x, kernel, strides=self.strides, padding="valid")
 
         return _convolve_in_precision(conv, x, kernel)
-
-    def call(self, x):
-        if self.init_pending and backend.is_concrete(x):
-            initialise_from_outputs(self, self.convolve(x, self.direction()))
-        return self.convolve(x, self.kernel()) + self.b
 
     def footprint(self):
         """Offsets (dy, dx) that this (built, stride-1) convolution reads, from its kernel, padding and mask.
@@ -249,12 +279,8 @@ class WeightNormConv2D(keras.layers.Layer):
         taps = np.ones((kh, kw), bool) if self.mask is None else self.mask.reshape(kh, kw, -1).any(axis=-1)
         return frozenset((int(a) - top, int(b) - left) for a, b in zip(*np.nonzero(taps)))
 
-    fixed_arguments = ()  # arguments a subclass sets itself from the others: left out of its config
-
-    def get_config(self):
-        config = {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                  "strides": self.strides, "padding": self.padding, "init_scale": self.init_scale}
-        return {k: v for k, v in config.items() if k not in self.fixed_arguments}
+    def own_config(self):
+        return {"padding": self.padding}
 
     # the incremental form, for sampling: ``call`` at one position (or one row) from a cache of earlier inputs
 
@@ -397,7 +423,7 @@ def causal_mask(kernel_size, in_channels, out_channels, mask_type, colour_groups
 
 
 @serializable
-class WeightNormConv2DTranspose(keras.layers.Layer):
+class WeightNormConv2DTranspose(_WeightNormConvolution):
     """Transposed convolution with weight normalisation and a causal crop.
 
     The 'VALID' transposed convolution gives ((H-1)s + kh, (W-1)s + kw); the
@@ -411,47 +437,28 @@ class WeightNormConv2DTranspose(keras.layers.Layer):
     ``down_right_shifted_deconv2d`` crop it, border rows and columns included.
     """
 
+    out_axis = 2  # a transposed convolution's kernel is (kh, kw, out, in)
+
     def __init__(self, filters, kernel_size, strides=2, crop_left=0, init_scale=1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size)
-        self.strides = _pair(strides)
+        super().__init__(filters, kernel_size, strides, init_scale, **kwargs)
         self.crop_left = int(crop_left)
-        self.init_scale = float(init_scale)
-        self.init_pending = False
 
-    def build(self, input_shape):
-        kh, kw = self.kernel_size
-        self.v = self.add_weight(
-            name="v", shape=(kh, kw, self.filters, int(input_shape[-1])),
-            initializer=keras.initializers.RandomNormal(stddev=0.05),
-        )
-        self.g = self.add_weight(name="g", shape=(self.filters,), initializer="ones")
-        self.b = self.add_weight(name="b", shape=(self.filters,), initializer="zeros")
+    def kernel_shape(self, in_channels):
+        return (*self.kernel_size, self.filters, in_channels)
 
-    def call(self, x):
-        kh, kw = self.kernel_size
-        sh, sw = self.strides
+    def convolve(self, x, kernel):
+        """The 'VALID' transposed convolution of ``x`` with ``kernel``, cropped to (H s, W s)."""
         h, w = int(x.shape[1]), int(x.shape[2])
-        direction = self.v * ops.rsqrt(ops.sum(ops.square(self.v), axis=[0, 1, 3], keepdims=True) + 1e-12)
+        sh, sw = self.strides
 
         def conv(x, kernel):  # a plain slice: its gradient is a cheap pad, unlike a strided slice's
             y = ops.conv_transpose(x, kernel, strides=(sh, sw), padding="valid")  # ((h-1)s + kh, (w-1)s + kw)
             return ops.slice(y, (0, 0, self.crop_left, 0), (ops.shape(y)[0], h * sh, w * sw, self.filters))
 
-        def convolve(kernel):
-            return _convolve_in_precision(conv, x, kernel)
+        return _convolve_in_precision(conv, x, kernel)
 
-        if self.init_pending and backend.is_concrete(x):
-            initialise_from_outputs(self, convolve(direction))
-        return convolve(direction * self.g[None, None, :, None]) + self.b
-
-    fixed_arguments = ()  # arguments a subclass sets itself from the others: left out of its config
-
-    def get_config(self):
-        config = {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                  "strides": self.strides, "crop_left": self.crop_left, "init_scale": self.init_scale}
-        return {k: v for k, v in config.items() if k not in self.fixed_arguments}
+    def own_config(self):
+        return {"crop_left": self.crop_left}
 
 
 @serializable
