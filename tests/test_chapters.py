@@ -23,7 +23,10 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((REPO / "chapters").glob("*.ipynb"))
-BUDGET_S = 180  # the ci profile's promise: each chapter in well under 3 minutes on two CPU cores
+# the ci profile's promise: each chapter in under 4 minutes on two CPU cores. Chapter 5 is the longest: it shows
+# the shipped models' results in every profile (64 samples, completions, surprise maps, temperatures, the gemstone
+# model) and trains its live run; it took 209 s in a fresh-clone CI run.
+BUDGET_S = 240
 
 
 def run(command, **kwargs):
