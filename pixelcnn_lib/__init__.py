@@ -10,34 +10,18 @@
 from its module when first used (so the command line can quiet TensorFlow before TensorFlow starts).
 """
 
-import importlib
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 _EXPORTS = {  # name -> the module that defines it
-    "from_preset": "checkpoints", "presets": "checkpoints",
-    "Categorical": "distributions", "DiscretizedLogisticMixture": "distributions", "bits_per_dim": "distributions",
     "MODELS": "models", "build_model": "models", "data_dependent_init": "models", "model_from_config": "models",
-    "class_log_probs": "sampling", "complete": "sampling", "log_prob": "sampling", "sample": "sampling",
-    "show_source": "source_code",
-    "TrainConfig": "training", "train": "training",
+    "Categorical": "nn.heads", "DiscretizedLogisticMixture": "nn.heads", "bits_per_dim": "nn.heads",
+    "class_log_probs": "sampling.api", "complete": "sampling.api", "log_prob": "sampling.api",
+    "sample": "sampling.api",
+    "from_preset": "presets", "presets": "presets",
+    "TrainConfig": "training.config", "train": "training.trainer",
+    "show_source": "teaching.source_code",
 }
-
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value  # imported once
-        return value
-    try:  # a module of the package, as ``pl.layers``
-        return importlib.import_module(f".{name}", __name__)
-    except ModuleNotFoundError as error:
-        if error.name != f"{__name__}.{name}":
-            raise
-    raise AttributeError(f"module 'pixelcnn_lib' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

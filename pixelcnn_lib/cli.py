@@ -162,7 +162,7 @@ def _show_defaults(parser, train_parser):
     None so that a --config file can set them), TrainConfig's."""
     import dataclasses
 
-    from .training import TrainConfig
+    from .training.config import TrainConfig
 
     trained = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
     subparsers = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
@@ -197,7 +197,7 @@ def _parse_value(text):
 
 def read_train_config(path):
     """The options of a ``--config`` JSON file; unknown keys are an error, not ignored."""
-    from .training import load_config_file
+    from .training.config import load_config_file
 
     options = load_config_file(path)
     unknown = sorted(set(options) - set(TRAIN_KEYS) - set(OTHER_KEYS))
@@ -209,7 +209,8 @@ def read_train_config(path):
 def _train(args):
     from .data import holdout_indices, load_labelled, load_source
     from .models import MODELS
-    from .training import TrainConfig, train
+    from .training.config import TrainConfig
+    from .training.trainer import train
 
     options = read_train_config(args.config) if args.config else {}
     cli = {k: v for k, v in vars(args).items() if v is not None}
@@ -277,7 +278,7 @@ def _train(args):
                    options["output"], config, val_images=val, val_labels=val_labels,
                    resume=bool(options.get("resume")), strategy=strategy, labels=labels,
                    metadata={"holdout": split} if split else None)
-    from .training import is_chief
+    from .training.trainer import is_chief
 
     if options.get("export") and is_chief(strategy):  # the other workers hold the same weights
         from .checkpoints import export_weights
@@ -365,7 +366,7 @@ def _strategy(kind, cpu_devices):
 
 
 def _load(path):
-    from .checkpoints import PRETRAINED, from_preset
+    from .presets import PRETRAINED, from_preset
 
     if not Path(path).exists() and path not in PRETRAINED:
         raise UsageError(f"{path} does not exist (and is not a preset: {', '.join(sorted(PRETRAINED))})")
@@ -397,7 +398,7 @@ def _model_images(model, source, split, limit=None):
 
 
 def _evaluate(args):
-    from .training import evaluate_bits_per_dim
+    from .training.evaluation import evaluate_bits_per_dim
 
     model = _load(args.dir)
     if args.without_class and not model.conditional:
@@ -406,8 +407,8 @@ def _evaluate(args):
     bpd = evaluate_bits_per_dim(model, images, args.batch_size, labels=labels)
     print(f"images: {len(images)}")
     if args.without_class:
-        from .distributions import bits_per_dim
-        from .sampling import class_log_probs
+        from .nn.heads import bits_per_dim
+        from .sampling.api import class_log_probs
 
         table = class_log_probs(model, images, batch_size=args.batch_size)  # (N, K) nats
         marginal = np.logaddexp.reduce(table, axis=1) - np.log(model.num_classes)
@@ -422,7 +423,7 @@ def _write_images(path, images, rows=None, labels=None):
     if path.suffix == ".npy":
         np.save(path, np.asarray(images, np.uint8))
     elif path.suffix == ".png":
-        from .plotting import save_image_grid, save_labelled_rows
+        from .images import save_image_grid, save_labelled_rows
 
         if rows is None:
             save_image_grid(path, images)
@@ -436,7 +437,7 @@ def _write_images(path, images, rows=None, labels=None):
 def _sample(args):
     import time
 
-    from .sampling import sample
+    from .sampling.api import sample
 
     if Path(args.output).suffix not in (".png", ".npy"):
         raise UsageError(f"--output must end in .png or .npy, got {args.output}")
@@ -508,8 +509,8 @@ def hide_mask(shape, hide):
 
 
 def _complete(args):
-    from .plotting import hide
-    from .sampling import complete
+    from .images import hide
+    from .sampling.api import complete
 
     if Path(args.output).suffix not in (".png", ".npy"):
         raise UsageError(f"--output must end in .png or .npy, got {args.output}")
@@ -590,7 +591,7 @@ def main(argv=None):
     commands = {"train": _train, "evaluate": _evaluate, "sample": _sample, "complete": _complete,
                 "export": _export}
     from .data import DataUnavailableError
-    from .training import TrainingDiverged
+    from .training.config import TrainingDiverged
 
     try:
         commands[args.command](args)

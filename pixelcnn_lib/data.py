@@ -20,7 +20,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
+
+from ._extras import require
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 BUILTIN_SOURCES = ("cifar10", "digits", "photos")
@@ -86,7 +87,7 @@ def load_holdout_sample(model="pixelsnail_cifar10"):
 def load_digits(split="train", image_size=8):
     """scikit-learn's 8x8 digits as uint8 (N, S, S, 1); the last 297 images are the test split."""
     _check_split(split)
-    from sklearn.datasets import load_digits as sk_digits
+    sk_digits = require("sklearn.datasets", "the digits").load_digits
 
     images = np.round(sk_digits().images * (255.0 / 16.0)).astype(np.uint8)[..., None]
     images = images[:1500] if split == "train" else images[1500:]
@@ -102,7 +103,7 @@ def load_photo_patches(split="train", image_size=32, count=None, seed=0):
     resampling).
     """
     _check_split(split)
-    from sklearn.datasets import load_sample_images
+    load_sample_images = require("sklearn.datasets", "the sample photos").load_sample_images
 
     photos = load_sample_images().images
     count = count or (2000 if split == "train" else 200)
@@ -134,7 +135,7 @@ def load_photo_tiles(split="train", tile_size=16, test_fraction=0.1, seed=0):
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     if not isinstance(tile_size, int) or tile_size < 1:
         raise ValueError(f"tile_size must be a positive number of pixels, got {tile_size!r}")
-    from sklearn.datasets import load_sample_images
+    load_sample_images = require("sklearn.datasets", "the sample photos").load_sample_images
 
     tiles = []
     for photo in load_sample_images().images:
@@ -311,6 +312,7 @@ def subset_indices(count, size, labels=None, seed=0):
 
 def resize_images(images, image_size):
     """uint8 (N, H, W, C) -> uint8 (N, S, S, C) with area / bicubic resampling."""
+    tf = require("tensorflow", "resizing images")
     images = np.asarray(images)
     if images.shape[1] == image_size and images.shape[2] == image_size:
         return images
@@ -372,6 +374,7 @@ def _epoch_seed(seed, epoch):
 
 def _flip_half(image, flip_seed, position):
     """The image mirrored left-right with probability 1/2, decided by (flip_seed, position) alone."""
+    tf = require("tensorflow", "tf.data pipelines")
     heads = tf.random.stateless_uniform([], seed=tf.stack([flip_seed, tf.cast(position, tf.int32)])) < 0.5
     return tf.where(heads, image[:, ::-1], image)
 
@@ -379,6 +382,7 @@ def _flip_half(image, flip_seed, position):
 def _rotate_quarter(image, flip_seed, position):
     """The image turned by 0, 90, 180 or 270 degrees, each with probability 1/4, decided by (flip_seed,
     position) alone (a draw independent of ``_flip_half``'s). Square images only."""
+    tf = require("tensorflow", "tf.data pipelines")
     seed = tf.stack([-1 - flip_seed, tf.cast(position, tf.int32)])
     return tf.image.rot90(image, tf.random.stateless_uniform([], seed=seed, minval=0, maxval=4, dtype=tf.int32))
 
@@ -397,6 +401,7 @@ def training_batches(images, batch_size, first_step, num_steps, flip=False, seed
     (both: the eight symmetries of the square), each decided by the run's
     seed and the image's place in its epoch.
     """
+    tf = require("tensorflow", "tf.data pipelines")
     images = np.asarray(images)
     per_epoch = len(images) // batch_size
     if per_epoch < 1:
@@ -436,6 +441,7 @@ def make_dataset(images, batch_size, shuffle=True, flip=False, seed=0, epoch=0, 
     can rebuild exactly the batches it was about to see.
     Yields uint8 (batch_size, H, W, C).
     """
+    tf = require("tensorflow", "tf.data pipelines")
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")

@@ -7,8 +7,8 @@ import pytest
 from helpers import assert_same_draws
 
 import pixelcnn_lib as pl
-from pixelcnn_lib import layers as L
-from pixelcnn_lib import sampling_caches
+from pixelcnn_lib import nn as L
+from pixelcnn_lib.nn import caches as sampling_caches
 
 CASES = [
     ("pixelsnail", (8, 8, 3), dict(filters=16, depth=2, resnets_per_block=1)),

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from browser_support import Site, check_causality_explorer, click_cell, explorer_state
 
-from pixelcnn_lib import causality_explorer as cx
-from pixelcnn_lib import plotting
-from pixelcnn_lib import receptive_field as rf
+from pixelcnn_lib.teaching import causality_explorer as cx
+from pixelcnn_lib.teaching import plotting
+from pixelcnn_lib.teaching import receptive_field as rf
 
 pytestmark = pytest.mark.slow
 

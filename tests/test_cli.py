@@ -648,7 +648,7 @@ def test_a_conditional_model_reads_the_split_it_is_asked_for(monkeypatch):
 
 def test_a_preset_name_stands_for_its_model(capsys, folder):
     """``evaluate pixelsnail_cifar10`` loads the shipped model by name, as ``pl.from_preset`` does."""
-    from pixelcnn_lib.checkpoints import load_pretrained
+    from pixelcnn_lib.presets import load_pretrained
 
     status, out, err = main(capsys, "evaluate", "pixelsnail_cifar10", "--data", folder, "--limit", 4)
     assert status == 0, err

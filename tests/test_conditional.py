@@ -35,8 +35,8 @@ from test_cached_sampling import CASES, NEEDS_TENSORFLOW, half_known
 from test_models import ALL_MODELS, N_PIXELS, assert_causal, probe_batch
 
 import pixelcnn_lib as pl
-from pixelcnn_lib import layers as L
-from pixelcnn_lib.distributions import to_unit_range
+from pixelcnn_lib import nn as L
+from pixelcnn_lib.nn.heads import to_unit_range
 from pixelcnn_lib.sampling import class_log_probs
 
 H = W = IMAGE_SIZE

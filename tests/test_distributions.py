@@ -14,7 +14,7 @@ from helpers import finite, to_numpy, total_variation
 
 import pixelcnn_lib as pl
 from pixelcnn_lib.backend import compile_function
-from pixelcnn_lib.distributions import _log_bin_mass, from_unit_range, head_from_config, to_unit_range
+from pixelcnn_lib.nn.heads import _log_bin_mass, from_unit_range, head_from_config, to_unit_range
 
 VALUES = np.arange(256)
 NUM_SAMPLES = 100_000

@@ -15,7 +15,7 @@ from helpers import IMAGE_SIZE, MODEL_KEYS, build_small, random_images
 
 import pixelcnn_lib as pl
 from pixelcnn_lib.data import load_source
-from pixelcnn_lib.distributions import to_unit_range
+from pixelcnn_lib.nn.heads import to_unit_range
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +98,9 @@ def test_from_config_refuses_another_models_config():
 
 
 def layer_cases():
-    """Every layer of ``pixelcnn_lib.layers`` with arguments and inputs: shapes (B, H, W, C) of float inputs, or
+    """Every layer of ``pixelcnn_lib.nn`` with arguments and inputs: shapes (B, H, W, C) of float inputs, or
     arrays (class labels), then the keyword inputs the same way."""
-    import pixelcnn_lib.layers as L
+    import pixelcnn_lib.nn as L
 
     x = (2, 4, 4, 6)
     labels = np.array([2, 0], np.int32)
@@ -128,7 +128,7 @@ def layer_cases():
 def test_every_layer_and_head_round_trips_through_keras_serialization():
     """Each layer's config rebuilds the same layer (same config, same outputs with the same weights), and its
     registered name lets ``keras.saving`` find it; the heads round-trip the same way."""
-    import pixelcnn_lib.layers as L
+    import pixelcnn_lib.nn as L
 
     defined = {name for name, obj in vars(L).items() if isinstance(obj, type) and issubclass(obj, keras.layers.Layer)
                and obj.__module__ == L.__name__ and not name.startswith("_")}  # _WeightNormConvolution: a base

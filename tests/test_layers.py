@@ -12,7 +12,7 @@ import tensorflow as tf
 from helpers import build_small, random_images
 
 import pixelcnn_lib as pl
-from pixelcnn_lib import layers as L
+from pixelcnn_lib import nn as L
 from pixelcnn_lib.models.base import pad_with_ones
 
 
@@ -295,7 +295,7 @@ def test_data_dependent_init_of_a_model():
           if isinstance(layer, (L.WeightNormConv2D, L.WeightNormConv2DTranspose))]
     assert count == len(wn) == len(model.trainable_weights) // 3 == 57
     assert not any(layer.init_pending for layer in wn)
-    x = pad_with_ones(pl.distributions.to_unit_range(images))
+    x = pad_with_ones(pl.nn.to_unit_range(images))
     for first in (model.u_in, model.ul_in_down, model.ul_in_right):
         y = first(x).numpy()
         np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)

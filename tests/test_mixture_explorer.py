@@ -8,8 +8,8 @@ import pytest
 from ipywidgets.widgets.widget_link import Link
 from PIL import Image
 
-from pixelcnn_lib import plotting
-from pixelcnn_lib import widgets as pw
+from pixelcnn_lib.teaching import plotting
+from pixelcnn_lib.teaching import widgets as pw
 
 
 def links_between(source, target):

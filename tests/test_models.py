@@ -13,7 +13,7 @@ import tensorflow as tf
 from helpers import CHANNELS, IMAGE_SIZE, MODEL_KEYS, SMALL_CONFIGS, finite, grads_finite, random_images, to_numpy
 
 import pixelcnn_lib as pl
-from pixelcnn_lib.distributions import to_unit_range
+from pixelcnn_lib.nn.heads import to_unit_range
 
 H = W = IMAGE_SIZE
 N_PIXELS = H * W

@@ -7,7 +7,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import pixelcnn_lib as pl
-from pixelcnn_lib import plotting
+from pixelcnn_lib.teaching import plotting
 
 
 def random_images(n, h=6, w=5, c=3, seed=0):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import pixelcnn_lib as pl
-from pixelcnn_lib import layers as L
-from pixelcnn_lib import receptive_field as rf
+from pixelcnn_lib import nn as L
+from pixelcnn_lib.teaching import receptive_field as rf
 
 SIZE = 7
 TARGETS = [(row, col) for row in range(SIZE) for col in range(SIZE)]
@@ -202,7 +202,7 @@ def test_spec_patterns_of_a_model_list_its_labelled_layers():
 
 
 def pl_to_unit(images):
-    from pixelcnn_lib.distributions import to_unit_range
+    from pixelcnn_lib.nn.heads import to_unit_range
 
     return to_unit_range(images)
 

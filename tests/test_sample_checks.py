@@ -1,4 +1,4 @@
-"""Runaway measures and the fill-loop check (``pixelcnn_lib.sample_checks``), and temperature in the heads.
+"""Runaway measures and the fill-loop check (``pixelcnn_lib.sampling.checks``), and temperature in the heads.
 
 The fill-loop check is a test of the whole sampler: it passes for the
 library's sampler and fails for one that draws at another temperature than
@@ -14,8 +14,8 @@ import pytest
 from helpers import random_images, to_numpy, total_variation
 
 import pixelcnn_lib as pl
-from pixelcnn_lib import sample_checks
 from pixelcnn_lib.data import load_digits
+from pixelcnn_lib.sampling import checks as sample_checks
 
 
 @pytest.fixture(scope="module")

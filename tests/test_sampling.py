@@ -105,7 +105,7 @@ def test_completed_pixel_follows_the_model_probabilities(key, channels):
             p = np.exp(lp - lp.max())
             return p / p.sum()
         # 256-way RGB: read the R and G logits of the pixel directly
-        logits = to_numpy(model(pl.distributions.to_unit_range(batch), training=False))[:, i, j].astype(np.float64)
+        logits = to_numpy(model(pl.nn.to_unit_range(batch), training=False))[:, i, j].astype(np.float64)
 
         def softmax(z):
             e = np.exp(z - z.max(axis=-1, keepdims=True))

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import pixelcnn_lib as pl
-from pixelcnn_lib.source_code import SourceListing, resolve
+from pixelcnn_lib.teaching.source_code import SourceListing, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(REPO.glob("chapters/*.ipynb"))
@@ -60,16 +60,16 @@ def test_every_listing_names_an_existing_object(where, args, kwargs):
 
 def test_a_listing_is_the_source_that_runs():
     listing = pl.show_source(pl.bits_per_dim)
-    text = (REPO / "pixelcnn_lib/distributions.py").read_text().splitlines()
-    assert listing.path == "pixelcnn_lib/distributions.py"
+    text = (REPO / "pixelcnn_lib/nn/heads.py").read_text().splitlines()
+    assert listing.path == "pixelcnn_lib/nn/heads.py"
     assert listing.code.splitlines() == text[listing.first_line - 1 : listing.last_line]
     assert listing.code.startswith("def bits_per_dim(")
-    assert repr(listing).startswith(f"# pixelcnn_lib/distributions.py, lines {listing.first_line}-")
+    assert repr(listing).startswith(f"# pixelcnn_lib/nn/heads.py, lines {listing.first_line}-")
 
 
 def test_methods_are_dedented_and_named_by_string_or_object():
-    by_name = pl.show_source("pixelcnn_lib.layers:GatedResidualBlock.call")
-    by_object = pl.show_source(pl.layers.GatedResidualBlock.call)
+    by_name = pl.show_source("pixelcnn_lib.nn.blocks:GatedResidualBlock.call")
+    by_object = pl.show_source(pl.nn.GatedResidualBlock.call)
     assert by_name.code == by_object.code and by_name.code.startswith("def call(")
     assert by_name.name == "GatedResidualBlock.call"
 
@@ -92,14 +92,14 @@ def test_a_traced_function_shows_its_python_source():
 
 
 def test_html_is_highlighted_and_escaped():
-    page = pl.show_source("pixelcnn_lib.layers:causal_mask")._repr_html_()
-    assert "pixelcnn_lib/layers.py, lines" in page and "<span" in page and "style=" in page
-    assert "<" in pl.show_source(pl.layers.causal_mask).code and "&lt;" in page  # its comparisons, escaped
+    page = pl.show_source("pixelcnn_lib.nn.convolutions:causal_mask")._repr_html_()
+    assert "pixelcnn_lib/nn/" in page and "<span" in page and "style=" in page
+    assert "<" in pl.show_source(pl.nn.causal_mask).code and "&lt;" in page  # its comparisons, escaped
 
 
 @pytest.mark.parametrize("name, message", [
-    ("pixelcnn_lib.layers", "of the form"),
-    ("pixelcnn_lib.layers:NoSuchLayer", "has no 'NoSuchLayer'"),
+    ("pixelcnn_lib.nn", "of the form"),
+    ("pixelcnn_lib.nn:NoSuchLayer", "has no 'NoSuchLayer'"),
     ("pixelcnn_lib.no_such_module:thing", "no_such_module"),
 ])
 def test_bad_names_are_errors(name, message):
@@ -115,7 +115,7 @@ def test_missing_markers_and_non_code_objects_are_errors():
 
 
 def test_argument_checks_fold_into_one_line_each_run():
-    from pixelcnn_lib.source_code import SourceListing, fold_checks
+    from pixelcnn_lib.teaching.source_code import SourceListing, fold_checks
 
     code = (
         "def f(x, y):\n"
@@ -139,7 +139,7 @@ def test_argument_checks_fold_into_one_line_each_run():
         "    return x + y",
     ]
     assert fold_checks("    if x:\n") == "    if x:\n"  # a part that does not parse is left as it is
-    full = SourceListing("pixelcnn_lib.layers:MaskedConv2D")
-    short = SourceListing("pixelcnn_lib.layers:MaskedConv2D", checks=False)
+    full = SourceListing("pixelcnn_lib.nn.convolutions:MaskedConv2D")
+    short = SourceListing("pixelcnn_lib.nn.convolutions:MaskedConv2D", checks=False)
     assert "raise ValueError" in full.code and "raise" not in short.code
     assert "# (argument checks:" in short.code and short.caption == full.caption

@@ -3,7 +3,7 @@
 import pytest
 
 import pixelcnn_lib as pl
-from pixelcnn_lib.summary import format_layer_table, layer_table, top_level_layers
+from pixelcnn_lib.teaching.summary import format_layer_table, layer_table, top_level_layers
 
 
 def test_pixelcnn_pp_table_follows_the_forward_pass():

@@ -17,8 +17,8 @@ import pixelcnn_lib as pl
 from pixelcnn_lib import checkpoints as ckpt
 from pixelcnn_lib import training as T
 from pixelcnn_lib.data import load_source
-from pixelcnn_lib.distributions import to_unit_range
 from pixelcnn_lib.models.base import pad_with_ones
+from pixelcnn_lib.nn.heads import to_unit_range
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = {"model": "pixelsnail", "image_shape": [8, 8, 1], "filters": 8, "depth": 1, "resnets_per_block": 1,

@@ -13,11 +13,11 @@ import pytest
 from ipywidgets.widgets.widget_link import Link
 from PIL import Image
 
-from pixelcnn_lib import causality_explorer as cx
-from pixelcnn_lib import plotting
-from pixelcnn_lib import receptive_field as rf
-from pixelcnn_lib import widgets as pw
-from pixelcnn_lib.checkpoints import load_pretrained
+from pixelcnn_lib.presets import load_pretrained
+from pixelcnn_lib.teaching import causality_explorer as cx
+from pixelcnn_lib.teaching import plotting
+from pixelcnn_lib.teaching import receptive_field as rf
+from pixelcnn_lib.teaching import widgets as pw
 
 
 def test_png_bytes_round_trip_with_a_palette():

@@ -9,7 +9,10 @@ import numpy as np
 from keras import ops
 
 from .. import backend
-from .. import layers as L
+from .. import nn as L
+from ..validation import check_image_shape, check_labels
+
+MODELS: dict = {}  # model name -> class: every subclass with a ``model_name`` registers itself
 
 
 class AutoregressiveModel(keras.Model):
@@ -40,6 +43,11 @@ class AutoregressiveModel(keras.Model):
     model_name = None
     defaults: dict = {}
     min_image_size = 1
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.model_name is not None:
+            MODELS[cls.model_name] = cls
 
     def __init__(self, image_shape, head, hparams, num_classes=None, class_names=None, first_pixel_bias=False,
                  **kwargs):
@@ -123,7 +131,7 @@ class AutoregressiveModel(keras.Model):
             raise ValueError(f"{self.model_name} was built for images of shape {self.image_shape}, got {shape}")
         dtype = backend.dtype_name(x)
         if backend.is_integer_dtype(dtype):  # pixel values 0..255, checked where they are known (eagerly)
-            from ..distributions import to_unit_range
+            from ..nn.heads import to_unit_range
             from ..validation import check_images
 
             x = to_unit_range(check_images(x, self.image_shape[-1]))
@@ -202,8 +210,6 @@ class AutoregressiveModel(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        from . import model_from_config
-
         config = dict(config)
         if config.get("model") != cls.model_name:
             raise ValueError(f"{cls.__name__} cannot be built from the config of {config.get('model')!r}")
@@ -215,7 +221,7 @@ class AutoregressiveModel(keras.Model):
     # cached sampling: a model that sets ``cached_sampling = True`` writes its forward pass a second time,
     # at one position, beside ``network``: ``start_sampling`` makes its layers' caches, ``sample_row`` (for
     # streams that depend on rows above only) runs once at the start of each image row, ``sample_step``
-    # draws one (sub-)pixel. ``pixelcnn_lib.cached_sampling`` compiles them and drives them.
+    # draws one (sub-)pixel. ``pixelcnn_lib.sampling.cached`` compiles them and drives them.
 
     cached_sampling = False
 
@@ -274,9 +280,9 @@ def data_dependent_init(model, images, labels=None):
     neocxi/pixelsnail-public ``train.py``) build their initialisation pass with
     ``dropout_p`` on, which sets the scales for a dropped-out forward pass.
     """
-    from ..distributions import to_unit_range
-    from ..sampling import model_labels
+    from ..nn.heads import to_unit_range
     from ..validation import check_images
+    from .base import model_labels
 
     images = check_images(images, model.image_shape[-1])
     labels = model_labels(model, labels, int(images.shape[0]))  # names, one class for all: as ``log_prob``
@@ -296,3 +302,86 @@ def data_dependent_init(model, images, labels=None):
         raise RuntimeError(f"data-dependent init did not reach layers {pending}; "
                            "call it eagerly, outside a compiled function")
     return len(targets)
+
+
+def _inputs(images, labels):
+    """What a model is called with: the images, or ``{"images", "labels"}`` for a class-conditional one (the
+    same as ``AutoregressiveModel.inputs_for``, for any model-like callable: sampling also takes stand-ins
+    with a ``head``, an ``image_shape`` and ``__call__``)."""
+    return images if labels is None else {"images": images, "labels": labels}
+
+
+def model_labels(model, labels, count):
+    """The labels to condition on, as int32 numpy (count,), or None for an unconditional model.
+
+    ``labels``: None, one class for all (an int, or a class name the model
+    knows), or one per image (ints or names). A conditional model needs them;
+    an unconditional one takes none.
+    """
+    conditional = getattr(model, "conditional", False)
+    if not conditional:
+        if labels is not None:
+            raise ValueError(f"labels were given to an unconditional {getattr(model, 'model_name', 'model')}; "
+                             "build it with num_classes=K to condition on classes")
+        return None
+    if labels is None:
+        raise ValueError(f"this {model.model_name} is class-conditional ({model.num_classes} classes): give labels=, "
+                         "one class (an int or a class name) or one per image")
+    if ops.is_tensor(labels):
+        labels = ops.convert_to_numpy(labels)
+    if isinstance(labels, np.ndarray):
+        labels = labels.tolist()
+    if isinstance(labels, str) or np.ndim(labels) == 0:  # one class for all (a float fails the check below)
+        labels = [labels] * count
+    labels = [model.class_index(v) if isinstance(v, str) else v for v in labels]
+    return np.asarray(ops.convert_to_numpy(check_labels(np.asarray(labels), model.num_classes, count)))
+
+
+def build_model(name, image_shape=(32, 32, 3), num_classes=None, class_names=None, first_pixel_bias=False,
+                **hparams) -> AutoregressiveModel:
+    """Build one of the family, with its weights created.
+
+    Args:
+      name: "pixelcnn", "gated_pixelcnn", "pixelcnn_pp" or "pixelsnail".
+      image_shape: (H, W, C), square, C = 1 (grey) or 3 (RGB).
+      num_classes: None (unconditional), or K: a class-conditional model,
+        called with ``{"images": x, "labels": y}``, y int (B,) in 0..K-1.
+      class_names: optional K names of the classes, saved with the model.
+      first_pixel_bias: add a learnt offset (per class) to the head's
+        parameters at the first pixel, a departure from the references that
+        learns the first pixel's distribution quickly
+        (``AutoregressiveModel.first_pixel``); off by default.
+      **hparams: overrides of the model's ``defaults`` (its published CIFAR-10
+        configuration); every model takes ``filters`` and ``depth``.
+
+    Returns a ``keras.Model``; ``model(x)`` maps uint8 (B, H, W, C) images (or
+    float32 ones in [-1, 1]) to (B, H, W, model.head.num_params).
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model name {name!r}; choose one of {sorted(MODELS)}")
+    cls = MODELS[name]
+    image_shape = check_image_shape(image_shape, cls.min_image_size)
+    unknown = set(hparams) - set(cls.defaults)
+    if unknown:
+        raise TypeError(f"{name} has no hyper-parameter(s) {sorted(unknown)}; it takes {sorted(cls.defaults)}")
+    config = {**cls.defaults, **hparams}
+    multiple = cls.size_multiple(config) if hasattr(cls, "size_multiple") else 1
+    if image_shape[0] % multiple:
+        raise ValueError(f"{name} with these settings halves the image down to 1/{multiple}, so the size must be a "
+                         f"multiple of {multiple}, got {image_shape[0]}")
+    for key in ("filters", "depth"):
+        if not isinstance(config[key], (int, np.integer)) or config[key] < 1:
+            raise ValueError(f"{key} must be a positive int, got {config[key]!r}")
+    model = cls(image_shape, **config, num_classes=num_classes, class_names=class_names,
+                first_pixel_bias=first_pixel_bias)
+    model(model.inputs_for(np.zeros((1, *image_shape), np.float32),
+                           None if num_classes is None else np.zeros((1,), np.int32)))  # create the weights
+    return model
+
+
+def model_from_config(config: dict) -> AutoregressiveModel:
+    """Inverse of ``model.config``."""
+    config = dict(config)
+    name = config.pop("model")
+    image_shape = tuple(config.pop("image_shape"))
+    return build_model(name, image_shape, **config)

@@ -17,10 +17,10 @@ so each sub-pixel only sees the channels before it.
 import numpy as np
 from keras import ops
 
-from .. import layers as L
-from ..distributions import Categorical, to_unit_range
-from ..footprints import CENTRE, Link, kernel_name, shift
-from ..sampling_steps import draw_pixel, write_pixel
+from .. import nn as L
+from ..nn.footprints import CENTRE, Link, kernel_name, shift
+from ..nn.heads import Categorical, to_unit_range
+from ..nn.pixels import draw_pixel, write_pixel
 from .base import AutoregressiveModel
 
 
@@ -78,7 +78,7 @@ class GatedPixelCNN(AutoregressiveModel):
         return self.out2(ops.relu(self.out1(ops.relu(h))))
 
     def receptive_spec(self):
-        """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``network``."""
+        """The analytic description of this model (see ``pixelcnn_lib.nn.footprints``), step for step as ``network``."""
         steps = []
         for i, (v_conv, h_conv, link, h_out) in enumerate(zip(self.v_convs, self.h_convs, self.links, self.h_outs)):
             title = f"layer {i + 1}"
@@ -104,7 +104,7 @@ class GatedPixelCNN(AutoregressiveModel):
     def start_sampling(self, batch):
         """Caches: the vertical stack by rows, the horizontal one by positions, each layer's v_pre for a row."""
         h, w, _ = self.image_shape
-        from .. import sampling_caches as C  # cached sampling is TensorFlow's speed path
+        from ..nn import caches as C  # cached sampling is TensorFlow's speed path
 
         caches = C.Caches()
         for conv in self.v_convs:

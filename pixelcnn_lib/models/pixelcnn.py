@@ -21,9 +21,9 @@ van den Oord et al. (2016) adds V^T h to them.
 import numpy as np
 from keras import ops
 
-from .. import layers as L
-from ..distributions import Categorical, DiscretizedLogisticMixture
-from ..footprints import CENTRE, Link, kernel_name
+from .. import nn as L
+from ..nn.footprints import CENTRE, Link, kernel_name
+from ..nn.heads import Categorical, DiscretizedLogisticMixture
 from .base import AutoregressiveModel
 
 
@@ -69,7 +69,7 @@ class PixelCNN(AutoregressiveModel):
         return self.out2(ops.relu(self.out1(ops.relu(h))))
 
     def receptive_spec(self):
-        """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``network``."""
+        """The analytic description of this model (see ``pixelcnn_lib.nn.footprints``), step for step as ``network``."""
         k = kernel_name(self.first)
         steps = [[Link("h", "x", self.first.footprint(), f"masked {k}, type A", "layer 1")]]
         for i, (reduce, spatial, expand) in enumerate(self.blocks):

@@ -12,9 +12,9 @@ discretised logistic mixture with RGB coupling. As in openai/pixel-cnn
 
 from keras import ops
 
-from .. import layers as L
-from ..distributions import DiscretizedLogisticMixture, to_unit_range
-from ..sampling_steps import draw_pixel, write_pixel
+from .. import nn as L
+from ..nn.heads import DiscretizedLogisticMixture, to_unit_range
+from ..nn.pixels import draw_pixel, write_pixel
 from .base import AutoregressiveModel, pad_with_ones
 
 
@@ -108,7 +108,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         h, w, _ = self.image_shape
         last, f = self.levels - 1, self.hparams["filters"]
         size = [(h >> r, w >> r) for r in range(self.levels)]
-        from .. import sampling_caches as C  # cached sampling is TensorFlow's speed path
+        from ..nn import caches as C  # cached sampling is TensorFlow's speed path
 
         caches = C.Caches()
         self.u_in.start_cache(caches, batch, h, w, by="row")

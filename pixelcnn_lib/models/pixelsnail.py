@@ -39,10 +39,10 @@ measuring what each part is worth.
 
 from keras import ops
 
-from .. import layers as L
-from ..distributions import DiscretizedLogisticMixture, to_unit_range
-from ..footprints import CENTRE, EARLIER, Link, kernel_name, residual_links, shift
-from ..sampling_steps import draw_pixel, write_pixel
+from .. import nn as L
+from ..nn.footprints import CENTRE, EARLIER, Link, kernel_name, residual_links, shift
+from ..nn.heads import DiscretizedLogisticMixture, to_unit_range
+from ..nn.pixels import draw_pixel, write_pixel
 from .base import AutoregressiveModel, pad_with_ones
 
 VARIANTS = ("original", "multihead")
@@ -92,7 +92,7 @@ class PixelSNAIL(AutoregressiveModel):
         return self.out(ops.elu(ul))
 
     def receptive_spec(self):
-        """The analytic description of this model (see ``pixelcnn_lib.footprints``), step for step as ``network``."""
+        """The analytic description of this model (see ``pixelcnn_lib.nn.footprints``), step for step as ``network``."""
         down = shift(self.in_down.footprint(), -1, 0)
         right = shift(self.in_right.footprint(), 0, -1)
         steps = [[
@@ -116,7 +116,7 @@ class PixelSNAIL(AutoregressiveModel):
 
     def start_sampling(self, batch):
         h, w, _ = self.image_shape
-        from .. import sampling_caches as C  # cached sampling is TensorFlow's speed path
+        from ..nn import caches as C  # cached sampling is TensorFlow's speed path
 
         caches = C.Caches()
         for layer in (self.in_down, self.in_right, *sum(self.resnets, []), *self.attentions, *self.merges, self.out):

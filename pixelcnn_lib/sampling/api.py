@@ -5,8 +5,8 @@ channels are coupled inside the network (the 256-way softmax of PixelCNN),
 channel by channel. ``method="naive"`` runs the whole model on the current
 canvas at each step and draws only the next (sub-)pixel from the head;
 ``method="cached"`` (PixelSNAIL, Gated PixelCNN, PixelCNN++) keeps every layer's earlier
-results and computes only the new position (``cached_sampling.py``). Both run
-through the one fill loop of ``sampling_steps.py`` and make
+results and computes only the new position (``cached.py``). Both run
+through the one fill loop of ``loop.py`` and make
 the same draws from the same seed, from parameters that agree up to float
 rounding (which, very rarely, moves a draw sitting on a bin boundary by one level).
 """
@@ -16,49 +16,18 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from . import backend
-from .cached_sampling import cached_sampler
-from .distributions import check_temperature, to_unit_range
-from .sampling_steps import draw_pixel, fill, index, write_pixel
-from .validation import check_images, check_labels
+from .. import backend
+from ..models.base import _inputs, model_labels
+from ..nn.heads import check_temperature, to_unit_range
+from ..nn.pixels import draw_pixel, index, write_pixel
+from ..validation import check_images
+from .cached import cached_sampler
+from .loop import fill
 
 
 def _check_model(model):
     if not hasattr(model, "head") or not hasattr(model, "image_shape"):
         raise TypeError(f"expected a model made by pl.build_model, got {type(model).__name__}")
-
-
-def _inputs(images, labels):
-    """What a model is called with: the images, or ``{"images", "labels"}`` for a class-conditional one (the
-    same as ``AutoregressiveModel.inputs_for``, for any model-like callable: sampling also takes stand-ins
-    with a ``head``, an ``image_shape`` and ``__call__``)."""
-    return images if labels is None else {"images": images, "labels": labels}
-
-
-def model_labels(model, labels, count):
-    """The labels to condition on, as int32 numpy (count,), or None for an unconditional model.
-
-    ``labels``: None, one class for all (an int, or a class name the model
-    knows), or one per image (ints or names). A conditional model needs them;
-    an unconditional one takes none.
-    """
-    conditional = getattr(model, "conditional", False)
-    if not conditional:
-        if labels is not None:
-            raise ValueError(f"labels were given to an unconditional {getattr(model, 'model_name', 'model')}; "
-                             "build it with num_classes=K to condition on classes")
-        return None
-    if labels is None:
-        raise ValueError(f"this {model.model_name} is class-conditional ({model.num_classes} classes): give labels=, "
-                         "one class (an int or a class name) or one per image")
-    if ops.is_tensor(labels):
-        labels = ops.convert_to_numpy(labels)
-    if isinstance(labels, np.ndarray):
-        labels = labels.tolist()
-    if isinstance(labels, str) or np.ndim(labels) == 0:  # one class for all (a float fails the check below)
-        labels = [labels] * count
-    labels = [model.class_index(v) if isinstance(v, str) else v for v in labels]
-    return np.asarray(ops.convert_to_numpy(check_labels(np.asarray(labels), model.num_classes, count)))
 
 
 def log_prob(model, images, per_pixel=False, batch_size=64, labels=None):

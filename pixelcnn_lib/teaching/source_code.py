@@ -80,7 +80,7 @@ class SourceListing:
 def show_source(obj, start_at=None, end_before=None, checks=True):
     """A listing of ``obj``'s source (function, method or class) that a notebook displays as a cell's output.
 
-    ``obj`` may be the object or its name, ``"pixelcnn_lib.layers:GatedResidualBlock.call"``; see
+    ``obj`` may be the object or its name, ``"pixelcnn_lib.nn:GatedResidualBlock.call"``; see
     ``SourceListing`` for cutting out a part and for ``checks=False``, which folds argument checks out.
     """
     return SourceListing(obj, start_at, end_before, checks)

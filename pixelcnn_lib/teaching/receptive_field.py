@@ -11,7 +11,7 @@ Two independent ways to find them, which the tests hold against each other:
   the layers (read from their own kernel masks, paddings and shifts)
   backwards from the target, one step at a time.
 
-An analytic description ("spec", see ``pixelcnn_lib.footprints``) is a list
+An analytic description ("spec", see ``pixelcnn_lib.nn.footprints``) is a list
 of steps of ``Link`` s between streams. Every model writes its own,
 ``receptive_spec()``, beside its ``network``, from its layers' own
 ``footprint()``; ``model_spec`` returns it. ``LayerStack`` builds the small
@@ -24,11 +24,13 @@ import functools
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from . import layers as L
-from .footprints import CENTRE, EARLIER, Link, kernel_name, residual_links, shift  # noqa: F401
-from .models import build_model
+from .. import nn as L
+from .._extras import require
+from ..models import build_model
+from ..nn.footprints import CENTRE, EARLIER, Link, kernel_name, residual_links, shift  # noqa: F401
+
+tf = require("tensorflow", "receptive fields by gradient")
 
 BLOCKS = {
     "masked": "masked convolutions, type A then B (PixelCNN)",
@@ -408,8 +410,8 @@ def attention_maps(model, images, labels=None):
     first position, which has none). Dropout is off. The arrays are the layers' own weights
     (``CausalSelfAttention.attend``), recorded during one forward pass.
     """
-    from .distributions import to_unit_range
-    from .sampling import _inputs, model_labels
+    from ..models.base import _inputs, model_labels
+    from ..nn.heads import to_unit_range
 
     attentions = list(getattr(model, "attentions", None) or [])
     if not attentions:

@@ -1,6 +1,6 @@
 """The sampling caches of cached sampling: TensorFlow variables written in place, one step at a time.
 
-Cached sampling (``cached_sampling.py``) is the TensorFlow backend's speed
+Cached sampling (``sampling/cached.py``) is the TensorFlow backend's speed
 path: each layer's cache is a ``tf.Variable`` updated by in-place scatters
 inside a compiled step, which ``keras.ops`` cannot express on every backend
 (JAX arrays are immutable). The layers' ``start_cache`` register these
@@ -11,7 +11,10 @@ hold.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+
+from .._extras import require
+
+tf = require("tensorflow", "cached sampling")
 
 
 def variable(initial):

@@ -12,38 +12,12 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..images import hide, image_grid  # noqa: F401 (the chapters draw grids from here)
 from . import receptive_field as rf
 
 # --------------------------------------------------------------------------
 # image grids
 # --------------------------------------------------------------------------
-
-
-def image_grid(images, columns=None, pad=1, pad_value=255, scale=1):
-    """uint8 (N, H, W, C) -> one uint8 (rows*(H+pad)-pad, cols*(W+pad)-pad, C) mosaic.
-
-    ``scale`` repeats every pixel (nearest neighbour) so small images stay crisp.
-    """
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(f"images must be (N, H, W, C), got shape {images.shape}")
-    n, h, w, c = images.shape
-    columns = columns or int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / columns))
-    grid = np.full((rows * (h + pad) - pad, columns * (w + pad) - pad, c), pad_value, np.uint8)
-    for k in range(n):
-        r, col = divmod(k, columns)
-        grid[r * (h + pad): r * (h + pad) + h, col * (w + pad): col * (w + pad) + w] = images[k]
-    if scale > 1:
-        grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
-    return grid
-
-
-def hide(images, known, fill=128):
-    """Grey out the unknown pixels, for showing what a completion was given."""
-    images = np.array(images, copy=True)
-    images[~np.asarray(known)] = fill
-    return images
 
 
 def show_grid(ax, images, columns=None):
@@ -127,12 +101,6 @@ def save_labelled_rows(path, rows, labels, scale=4):
     fig.savefig(path, dpi=100)
 
 
-def save_image_grid(path, images, scale=4):
-    """Save uint8 (N, H, W, C) images as one PNG grid."""
-    grid = image_grid(images, scale=scale)
-    Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).save(path)
-
-
 def png_bytes(picture):
     """uint8 array (H, W, 3) or (H, W) -> PNG bytes, palette-encoded when there are at most 256 colours."""
     picture = np.asarray(picture)
@@ -149,7 +117,6 @@ def png_bytes(picture):
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
-
 
 
 def figure_png(fig, dpi=80, colours=None):
@@ -299,7 +266,7 @@ def mixture_bin_probabilities(weights, means, scales):
     Arguments as in ``mixture_params``. The head is the one the models
     train with, so this is exactly the distribution the loss scores.
     """
-    from .distributions import DiscretizedLogisticMixture
+    from ..nn.heads import DiscretizedLogisticMixture
 
     params = mixture_params(weights, means, scales)
     head = DiscretizedLogisticMixture(len(params) // 3, channels=1)
@@ -402,9 +369,9 @@ def coupled_pair_probabilities(weights, means, scales, coupling):
     probabilities add up to 1 for every (r, g). Each bin mass comes from the
     library's ``_log_bin_mass``, the function inside the loss.
     """
-    import tensorflow as tf
+    from keras import ops
 
-    from .distributions import _log_bin_mass, to_unit_range
+    from ..nn.heads import _log_bin_mass
 
     means, scales = np.asarray(means, np.float64), np.asarray(scales, np.float64)
     weights, _, _ = _check_mixture(weights, means[0], scales[0])
@@ -415,12 +382,11 @@ def coupled_pair_probabilities(weights, means, scales, coupling):
         raise ValueError(f"coupling must lie in [-1, 1] (it is a tanh), got {coupling}")
     mu = means / 127.5 - 1.0
     log_s = np.log(scales / 127.5)
-    x = tf.cast(to_unit_range(PIXEL_VALUES), tf.float64)  # (256,) bin centres in [-1, 1]
-    log_r = _log_bin_mass(x[:, None], mu[0], log_s[0])  # (256 r, K)
+    x = PIXEL_VALUES / 127.5 - 1.0  # (256,) bin centres in [-1, 1], float64 (as ``to_unit_range``)
+    log_r = ops.convert_to_numpy(_log_bin_mass(x[:, None], mu[0], log_s[0]))  # (256 r, K)
     mean_g = mu[1] + coupling * x[:, None, None]  # (256 r, 1, K): the coupled green means
-    log_g = _log_bin_mass(x[None, :, None], mean_g, log_s[1])  # (256 r, 256 g, K)
-    joint = tf.reduce_logsumexp(np.log(weights) + log_r[:, None, :] + log_g, axis=-1)
-    return np.exp(joint.numpy())
+    log_g = ops.convert_to_numpy(_log_bin_mass(x[None, :, None], mean_g, log_s[1]))  # (256 r, 256 g, K)
+    return np.exp(np.logaddexp.reduce(np.log(weights) + log_r[:, None, :] + log_g, axis=-1))
 
 
 def plot_coupling(weights, means, scales, coupling, red, figure=None, joint=None):
@@ -511,7 +477,6 @@ def block_diagram(ax, boxes, arrows, fontsize=8):
     ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
     ax.set_axis_off()
     return ax
-
 
 
 # --------------------------------------------------------------------------

@@ -4,19 +4,17 @@ A sampler is anything with ``start()``, ``row(canvas, i)`` and
 ``step(canvas, i, j, update, seed) -> canvas``; ``fill`` drives it over the
 image in raster order, pixel by pixel and, for heads that draw the channels
 of a pixel one pass at a time, pass by pass. The naive sampler
-(``sampling.py``) and the cached one (``cached_sampling.py``) both run
+(``sampling/api.py``) and the cached one (``sampling/cached.py``) both run
 through ``fill``, so they make the same draws from the same seeds.
 """
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from keras import ops
 
-from . import backend
-from .progress import rows
+from .. import backend
+from ..progress import rows
 
 
 def channel_update(todo, channels, passes, p):
@@ -39,27 +37,6 @@ def step_seeds(base, count):
     """
     k = ops.arange(count, dtype="int32")
     return ops.unstack(ops.stack([ops.full((count,), base[0], dtype="int32"), base[1] + k + 1], axis=1))
-
-
-@functools.lru_cache(maxsize=4096)
-def index(k):
-    """The int32 scalar tensor ``k``, made once: a row or column index for a compiled step."""
-    return ops.convert_to_tensor(np.int32(k))
-
-
-def draw_pixel(head, params, canvas, i, j, update, seed, temperature=1.0):
-    """The new pixel (i, j): drawn from ``params`` (B, P) at ``temperature`` where ``update`` (B, C) is set, else
-    kept. (B, C) uint8."""
-    drawn = head.sample(params[:, None, None, :], seed, temperature)[:, 0, 0, :]
-    return ops.where(update, drawn, canvas[:, i, j, :])
-
-
-def write_pixel(canvas, i, j, pixel):
-    """The canvas (B, H, W, C) with ``pixel`` (B, C) written at (i, j)."""
-    b = ops.shape(canvas)[0]  # a tensor under TensorFlow's relaxed shapes
-    index = ops.stack([ops.arange(b, dtype="int32"), ops.full((b,), i, dtype="int32"),
-                       ops.full((b,), j, dtype="int32")], axis=1)
-    return ops.scatter_update(canvas, index, pixel)
 
 
 def fill(sampler, canvas, unknown, seed, passes, progress=None):

@@ -38,8 +38,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..nn.footprints import EARLIER
 from . import receptive_field as rf
-from .footprints import EARLIER
 from .plotting import FIELD_COLOURS, pattern_picture, png_bytes
 
 EXPLORER_SIZE = 16  # the small stacks' images are EXPLORER_SIZE x EXPLORER_SIZE, grey
@@ -154,7 +154,7 @@ def trained_targets(size=32, first=TRAINED_FIRST, step=TRAINED_STEP):
 
 def trained_images(classes=TRAINED_CLASSES):
     """The held-out images of trained mode (the first of each of the first ``classes`` classes) and their indices."""
-    from .data import load_holdout_sample
+    from ..data import load_holdout_sample
 
     images, labels, _ = load_holdout_sample()
     picked = np.array([int(np.flatnonzero(labels == k)[0]) for k in range(classes)])
@@ -223,7 +223,7 @@ def _parse_keys(texts):  # the asset's "block/kernel/depth" strings -> stack key
 
 def trained_fields():
     """``TrainedFields`` of the shipped PixelSNAIL, from the precomputed asset."""
-    from .checkpoints import load_pretrained
+    from ..presets import load_pretrained
 
     arrays = _asset_arrays(TRAINED_ASSET)
     targets = arrays["targets"].astype(int)

@@ -24,8 +24,9 @@ import math
 import numpy as np
 from keras import ops
 
-from .distributions import bits_per_dim, to_unit_range
-from .sampling import log_prob, model_labels, sample
+from ..models.base import model_labels
+from ..nn.heads import bits_per_dim, to_unit_range
+from .api import log_prob, sample
 
 
 def sample_bits_per_dim(model, images, labels=None, batch_size=64):

@@ -8,7 +8,7 @@ step then computes the network at one position only:
 
 * a shifted convolution reads its small window (e.g. 2x2 above-left) from its
   input cache, after the new input at the current position has been written
-  (``WeightNormConv2D.start_cache`` and ``step`` in ``layers.py``);
+  (``WeightNormConv2D.start_cache`` and ``step`` in ``nn/convolutions.py``);
 * 1x1 layers (network-in-network, gates, the attention's own residual blocks)
   are applied to the current position alone;
 * attention compares the current query with the cached keys of all earlier
@@ -18,7 +18,7 @@ step then computes the network at one position only:
 Each model that supports it (``cached_sampling = True``) writes its pass at
 one position beside its ``network``, with the same blocks in the same order:
 ``start_sampling``, ``sample_row`` and ``sample_step``. This module compiles
-those and runs them through the fill loop of ``sampling_steps``, which naive
+those and runs them through the fill loop of ``sampling.loop``, which naive
 sampling uses too. The results equal naive sampling up to floating-point
 rounding: with the same seed, the same draws are made from (numerically) the
 same parameters.
@@ -28,9 +28,11 @@ from __future__ import annotations
 
 from keras import ops
 
-from . import backend, sampling_steps
-from .distributions import check_temperature
-from .models.base import AutoregressiveModel
+from .. import backend
+from ..models.base import AutoregressiveModel
+from ..nn.heads import check_temperature
+from ..nn.pixels import index
+from .loop import fill
 
 
 class CachedSampler:
@@ -56,7 +58,7 @@ class CachedSampler:
         if variant not in self._rows:
             self._rows[variant] = backend.compile_function(
                 lambda canvas, i, labels: self.model.sample_row(self.caches, canvas, i, labels, variant))
-        self._rows[variant](canvas, sampling_steps.index(i), self.labels)
+        self._rows[variant](canvas, index(i), self.labels)
 
     def step(self, canvas, i, j, update, seed):
         variant = self.model.sampling_variant(i, j)
@@ -64,7 +66,7 @@ class CachedSampler:
             self._steps[variant] = backend.compile_function(
                 lambda canvas, i, j, update, seed, labels, temperature: self.model.sample_step(
                     self.caches, canvas, i, j, update, seed, labels, temperature, variant))
-        return self._steps[variant](canvas, sampling_steps.index(i), sampling_steps.index(j), update, seed,
+        return self._steps[variant](canvas, index(i), index(j), update, seed,
                                     self.labels, self.temperature)
 
     def fill(self, canvas, unknown, seed, progress=None, labels=None, temperature=1.0):
@@ -72,13 +74,13 @@ class CachedSampler:
         self.labels = None if labels is None else ops.convert_to_tensor(labels)
         self.temperature = check_temperature(temperature)
         passes = self.model.head.passes_per_pixel
-        return sampling_steps.fill(self, canvas, unknown, seed, passes, progress)
+        return fill(self, canvas, unknown, seed, passes, progress)
 
 
 def cached_sampler(model, batch):
     """The cached sampler for ``model`` (reused across calls with the same batch size)."""
     if not getattr(model, "cached_sampling", False):
-        from .models import MODELS
+        from ..models import MODELS
 
         names = sorted(name for name, cls in MODELS.items() if cls.cached_sampling)
         raise ValueError(f"cached sampling is available for {names}, not {model.model_name!r}; use method='naive'")

@@ -1,4 +1,4 @@
-"""The interactive explorers of the book (their pictures are drawn by ``pixelcnn_lib.plotting``).
+"""The interactive explorers of the book (their pictures are drawn by ``pixelcnn_lib.teaching.plotting``).
 
 Every explorer works live in Jupyter and Colab, and also on the static
 website, where no Python kernel runs: its views are computed in advance and
@@ -12,7 +12,7 @@ Explorers:
   the gradient magnitude), layer footprints of the four causal building
   blocks, and the shipped PixelSNAIL's effective receptive field beside its
   theoretical one (chapter 3). It is plain HTML and JavaScript, not
-  ipywidgets, and lives in ``pixelcnn_lib.causality_explorer`` with
+  ipywidgets, and lives in ``pixelcnn_lib.teaching.causality_explorer`` with
   ``causality_states``; both are also reached from here;
 * ``live_causality_explorer``: seen / not seen, recomputed in Python for any
   image size, target, kernel and depth;

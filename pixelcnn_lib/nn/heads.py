@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from . import backend, validation
+from .. import backend, validation
 
 HALF_BIN = 1.0 / 255.0
 LOG_BIN_WIDTH = math.log(2.0 / 255.0)
