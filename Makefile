@@ -16,7 +16,7 @@ $(STAMP): requirements.txt benchmarks/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r benchmarks/requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet -c requirements.txt -e ".[all]"  # the package's own dependencies, resolved
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -50,7 +50,7 @@ book: $(STAMP) $(VENDOR_STAMP)
 
 # Everything: the linter, the website build, then the unit tests, the chapters under nbval and the browser test.
 test: lint book chromium
-	PIXELCNN_PROFILE=ci $(PY) -m pytest -q tests
+	PIXELCNN_PROFILE=ci $(PY) -m pytest -q tests --durations=25
 
 # ruff, configured in pyproject.toml: line length, import order, unused names; notebooks included
 lint: $(STAMP)

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 import pixelcnn_lib as pl
-from pixelcnn_lib.distributions import to_unit_range
+from pixelcnn_lib.nn.heads import to_unit_range
 
 IMAGE_SHAPE = (32, 32, 3)
 tf.get_logger().setLevel("ERROR")  # the profiler's TF1 deprecation notices

@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
-from pixelcnn_lib import sample_checks
-from pixelcnn_lib.checkpoints import PRETRAINED, load_pretrained
 from pixelcnn_lib.data import load_holdout_sample
+from pixelcnn_lib.pretrained import PRETRAINED, load_pretrained
+from pixelcnn_lib.sampling import checks as sample_checks
 
 
 def main():

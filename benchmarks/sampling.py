@@ -26,8 +26,8 @@ import tensorflow as tf
 
 import pixelcnn_lib as pl
 from pixelcnn_lib.backend import seed_pair
-from pixelcnn_lib.cached_sampling import cached_sampler
 from pixelcnn_lib.sampling import NaiveSampler
+from pixelcnn_lib.sampling.cached import cached_sampler
 
 ROOT = Path(__file__).resolve().parent.parent
 

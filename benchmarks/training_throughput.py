@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 import pixelcnn_lib as pl
-from pixelcnn_lib.layers import conv_precision
+from pixelcnn_lib.nn.convolutions import conv_precision
 from pixelcnn_lib.training import TrainConfig, make_optimizer
 
 try:

@@ -17,11 +17,11 @@ import keras
 import numpy as np
 
 import pixelcnn_lib as pl
-from pixelcnn_lib import causality_explorer, plotting
-from pixelcnn_lib import receptive_field as rf
-from pixelcnn_lib import widgets as pw
-from pixelcnn_lib.checkpoints import load_pretrained
 from pixelcnn_lib.data import GEMSTONE_CLASSES_SHOWN, load_holdout_sample
+from pixelcnn_lib.pretrained import load_pretrained
+from pixelcnn_lib.teaching import causality_explorer, plotting
+from pixelcnn_lib.teaching import receptive_field as rf
+from pixelcnn_lib.teaching import widgets as pw
 
 HERE = Path(__file__).resolve().parent
 FIGURES = ("gemstones.png", "samples.png", "completions.png", "receptive_fields.png", "explorer.png")

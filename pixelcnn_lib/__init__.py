@@ -19,7 +19,7 @@ _EXPORTS = {  # name -> the module that defines it
     "Categorical": "nn.heads", "DiscretizedLogisticMixture": "nn.heads", "bits_per_dim": "nn.heads",
     "class_log_probs": "sampling.api", "complete": "sampling.api", "log_prob": "sampling.api",
     "sample": "sampling.api",
-    "from_preset": "presets", "presets": "presets",
+    "from_preset": "pretrained", "presets": "pretrained",
     "TrainConfig": "training.config", "train": "training.trainer",
     "show_source": "teaching.source_code",
 }

@@ -20,6 +20,8 @@ gives the same draws on one backend; draws differ between backends.
 
 from __future__ import annotations
 
+import weakref
+
 import keras
 import numpy as np
 from keras import ops
@@ -150,8 +152,12 @@ def stateless_model_function(model, fn):
     call (``model.stateless_call``), so later weight updates are seen without
     recompiling.
     """
+    # the compiled function reaches a Keras model through a weak reference, so that keeping it (per model, in
+    # ``compiled.per_model``) does not keep the model alive
+    ref = weakref.ref(model) if isinstance(model, keras.Model) else (lambda: model)
+
     def model_call(x):
-        return model(x, training=False)
+        return ref()(x, training=False)
 
     if name() != "jax" or not isinstance(model, keras.Model):  # (a plain callable has no weights to pass)
         def call(*args):
@@ -161,7 +167,7 @@ def stateless_model_function(model, fn):
 
     def pure(trainable, non_trainable, *args):
         def stateless_model_call(x):
-            out, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+            out, _ = ref().stateless_call(trainable, non_trainable, x, training=False)
             return out
 
         return fn(stateless_model_call, *args)
@@ -169,7 +175,8 @@ def stateless_model_function(model, fn):
     compiled = compile_function(pure)
 
     def jax_call(*args):
-        return compiled([v.value for v in model.trainable_variables],
-                        [v.value for v in model.non_trainable_variables], *args)
+        current = ref()
+        return compiled([v.value for v in current.trainable_variables],
+                        [v.value for v in current.non_trainable_variables], *args)
 
     return jax_call

@@ -14,7 +14,7 @@ SOURCE is ``cifar10``, ``digits`` or ``photos`` (offline, shipped with
 scikit-learn), or the path of an image folder. DIR is a training directory
 (its EMA weights are used), a released ``.keras`` (or ``.npz``) file, or the
 name of a model that ships with the library (``pixelsnail_cifar10``,
-``pixelsnail_gemstones``; see ``pixelcnn_lib.presets``).
+``pixelsnail_gemstones``; see ``pixelcnn_lib.pretrained``).
 
 A class-conditional model (``train --conditional``) learns one class per
 image: the sub-folders of an image folder laid out as ``root/<class>/``, or
@@ -50,6 +50,7 @@ class CommandFailed(RuntimeError):
 
 def build_parser():
     from . import __version__
+    from .models import MODELS
 
     prog = "pixelcnn" if Path(sys.argv[0]).name == "pixelcnn" else "python -m pixelcnn_lib"  # the console script
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
@@ -65,35 +66,12 @@ def build_parser():
     t.add_argument("--image-size", type=int)
     t.add_argument("--channels", type=int, choices=(1, 3))
     t.add_argument("--output", required=True, help="training directory")
-    group = t.add_mutually_exclusive_group()
-    group.add_argument("--steps", type=int)
-    group.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int)
     t.add_argument("--filters", type=int)
     t.add_argument("--depth", type=int)
     t.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other model hyper-parameter, e.g. --hparam dropout=0.1 (repeatable)")
-    t.add_argument("--learning-rate", type=float, help="peak learning rate (default 0.001)")
-    t.add_argument("--schedule", choices=("exponential", "cosine"),
-                   help="exponential: times --lr-decay every step (the papers'); cosine: linear warm-up over "
-                        "--warmup-steps, then a half cosine to 0 at the last step (default exponential)")
-    t.add_argument("--warmup-steps", type=int, help="steps of linear warm-up (cosine schedule)")
-    t.add_argument("--lr-decay", type=float, help="learning-rate factor per step (exponential schedule)")
-    t.add_argument("--beta-1", type=float, help="Adam's first-moment decay (default 0.95, as in the references)")
-    t.add_argument("--beta-2", type=float, help="Adam's second-moment decay (default 0.9995)")
-    t.add_argument("--epsilon", type=float, help="Adam's epsilon (default 1e-7)")
-    t.add_argument("--ema-decay", type=float, help="Polyak averaging decay per step")
-    t.add_argument("--init-batch-size", type=int, help="images for the data-dependent initialisation")
-    t.add_argument("--checkpoint-every", type=int)
-    t.add_argument("--log-every", type=int)
-    t.add_argument("--val-every", type=int, help="validate every N steps (independent of --log-every)")
-    t.add_argument("--val-size", type=int, help="validation images, a seeded subset balanced over classes (500)")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--time-limit", type=float, help="stop after this many seconds of training (0: none)")
-    t.add_argument("--flip", action="store_true", default=None, help="random horizontal flips")
-    t.add_argument("--xla", action="store_true", default=None, help="compile the training step with XLA")
-    t.add_argument("--conv-precision", choices=("float32", "bfloat16"), default=None,
-                   help="dtype of the convolutions (bfloat16: mixed precision, fast on CPUs with AMX/AVX512-BF16)")
+                   help="any other hyper-parameter of the model, e.g. --hparam dropout=0.1 (repeatable); "
+                        + "; ".join(f"{name}: {', '.join(cls.defaults)}" for name, cls in MODELS.items()))
+    _add_train_options(t)
     t.add_argument("--distribute", choices=("none", "mirrored", "multiworker", "tpu"), default=None,
                    help="tf.distribute strategy: mirrored = all local GPUs (or CPUs with --cpu-devices); "
                         "multiworker = data-parallel over the machines that TF_CONFIG names (only the chief writes)")
@@ -104,8 +82,6 @@ def build_parser():
     t.add_argument("--holdout-per-class", type=int, default=None,
                    help="hold out N images of every class of --data (a draw seeded by --seed) for validation, "
                         "instead of --val-data; the split is written into the run's config and exported metadata")
-    t.add_argument("--rotate", action="store_true", default=None,
-                   help="turn each training image by a random multiple of 90 degrees (with --flip: all 8 symmetries)")
     t.add_argument("--resume", action="store_true", help="continue the checkpoint in --output")
     t.add_argument("--export", help="also write the final EMA weights to this .keras (or .npz) file")
 
@@ -151,6 +127,26 @@ def build_parser():
     return parser
 
 
+def _add_train_options(parser):
+    """An option per field of ``TrainConfig`` (``--batch-size`` for ``batch_size``), with its type, choices and
+    help; each is left None so that a --config file can set it (``_show_defaults`` shows TrainConfig's default)."""
+    import dataclasses
+
+    from .training.config import TrainConfig
+
+    group = parser.add_mutually_exclusive_group()
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        where = group if field.name in ("steps", "epochs") else parser
+        kind = str(field.type)
+        if kind == "bool":
+            where.add_argument(flag, action="store_true", default=None, help=field.metadata["help"])
+        else:
+            value_type = {"int": int, "int | None": int, "float": float, "str": str}[kind]
+            where.add_argument(flag, type=value_type, choices=TrainConfig.CHOICES.get(field.name),
+                               help=field.metadata["help"])
+
+
 NO_DEFAULT = {"model": "none; required, here or in --config", "data": "none; required, here or in --config",
               "image_size": "none; required, here or in --config", "steps": "none; give --steps or --epochs",
               "epochs": "none; give --steps or --epochs", "filters": "the model's published value",
@@ -179,9 +175,19 @@ def _show_defaults(parser, train_parser):
             action.help = f"{action.help or ''} (default: {shown})".strip()
 
 
-TRAIN_KEYS = ("steps", "epochs", "batch_size", "learning_rate", "schedule", "warmup_steps", "lr_decay", "beta_1",
-              "beta_2", "epsilon", "ema_decay", "init_batch_size", "checkpoint_every", "log_every", "val_every",
-              "val_size", "seed", "time_limit", "flip", "rotate", "xla", "conv_precision")
+def _train_keys():
+    """The fields of TrainConfig: every one is an option of train and a key of a --config file."""
+    import dataclasses
+
+    from .training.config import TrainConfig
+
+    return tuple(field.name for field in dataclasses.fields(TrainConfig))
+
+
+def __getattr__(name):
+    if name == "TRAIN_KEYS":  # (imported late: TrainConfig's module imports Keras)
+        return _train_keys()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 OTHER_KEYS = ("model", "data", "val_data", "image_size", "channels", "output", "filters", "depth", "hparams",
               "distribute", "cpu_devices", "resume", "export", "conditional", "holdout_per_class")
 
@@ -200,9 +206,10 @@ def read_train_config(path):
     from .training.config import load_config_file
 
     options = load_config_file(path)
-    unknown = sorted(set(options) - set(TRAIN_KEYS) - set(OTHER_KEYS))
+    train_keys = _train_keys()
+    unknown = sorted(set(options) - set(train_keys) - set(OTHER_KEYS))
     if unknown:
-        raise UsageError(f"{path} has unknown key(s) {unknown}; known keys are {sorted(TRAIN_KEYS + OTHER_KEYS)}")
+        raise UsageError(f"{path} has unknown key(s) {unknown}; known keys are {sorted(train_keys + OTHER_KEYS)}")
     return options
 
 
@@ -234,6 +241,9 @@ def _train(args):
             raise UsageError(f"--hparam expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         hparams[key] = _parse_value(value)
+    unknown = sorted(set(hparams) - set(MODELS[name].defaults))
+    if unknown:
+        raise UsageError(f"{name} has no hyper-parameter(s) {unknown}; it takes {', '.join(MODELS[name].defaults)}")
 
     if options.get("export") and Path(options["export"]).suffix not in (".keras", ".npz"):
         raise UsageError(f"--export must end in .keras (or .npz, the older format), got {options['export']}")
@@ -264,7 +274,7 @@ def _train(args):
     else:
         hparams_classes = {"num_classes": len(classes), "class_names": classes}
     channels = images.shape[-1]
-    config = TrainConfig(**{k: options[k] for k in TRAIN_KEYS if k in options})
+    config = TrainConfig(**{k: options[k] for k in _train_keys() if k in options})
     if config.steps is None and config.epochs is None:
         raise UsageError("give --steps or --epochs")
     print(f"training {name} on {len(images)} images of {size}x{size}x{channels} from {options['data']}", flush=True)
@@ -366,7 +376,7 @@ def _strategy(kind, cpu_devices):
 
 
 def _load(path):
-    from .presets import PRETRAINED, from_preset
+    from .pretrained import PRETRAINED, from_preset
 
     if not Path(path).exists() and path not in PRETRAINED:
         raise UsageError(f"{path} does not exist (and is not a preset: {', '.join(sorted(PRETRAINED))})")

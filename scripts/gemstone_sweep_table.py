@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 import pixelcnn_lib as pl
-from pixelcnn_lib import plotting, sample_checks
 from pixelcnn_lib.checkpoints import load_model
 from pixelcnn_lib.data import GEMSTONE_CLASSES_SHOWN, load_labelled
+from pixelcnn_lib.sampling import checks as sample_checks
+from pixelcnn_lib.teaching import plotting
 
 folder, runs = sys.argv[1], sys.argv[2:]
 images, labels, names, files = load_labelled(folder, image_size=32)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelcnn_lib import causality_explorer as cx
-from pixelcnn_lib import receptive_field as rf
+from pixelcnn_lib.teaching import causality_explorer as cx
+from pixelcnn_lib.teaching import receptive_field as rf
 
 ASSETS = Path(__file__).resolve().parents[1] / "pixelcnn_lib" / "assets"
 parts = sys.argv[1:] or ["stacks", "trained"]
@@ -47,7 +47,7 @@ if "stacks" in parts:
     print(f"wrote {out}: {len(unique)} stacks, {out.stat().st_size:,} bytes, {time.monotonic() - start:.0f} s")
 
 if "trained" in parts:
-    from pixelcnn_lib.checkpoints import load_pretrained
+    from pixelcnn_lib.pretrained import load_pretrained
 
     start = time.monotonic()
     model = load_pretrained("pixelsnail_cifar10")

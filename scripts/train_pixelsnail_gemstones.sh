@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from pixelcnn_lib.checkpoints import export_weights, load_model
 from pixelcnn_lib.data import load_labelled
-from pixelcnn_lib.distributions import bits_per_dim
+from pixelcnn_lib.nn.heads import bits_per_dim
 from pixelcnn_lib.sampling import class_log_probs
 from pixelcnn_lib.training import evaluate_bits_per_dim
 run, folder = sys.argv[1], sys.argv[2]

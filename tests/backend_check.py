@@ -58,7 +58,7 @@ def main(out_dir):
         if name == "pixelsnail":
             model.save(f"{out_dir}/pixelsnail.keras")
             np.savez(f"{out_dir}/pixelsnail.npz", images=images, log_prob=pl.log_prob(model, images))
-    from pixelcnn_lib.presets import load_pretrained  # the shipped .keras file, trained on TensorFlow
+    from pixelcnn_lib.pretrained import load_pretrained  # the shipped .keras file, trained on TensorFlow
 
     shipped, some = load_pretrained("pixelsnail_cifar10"), shipped_images()
     np.savez(f"{out_dir}/shipped.npz", images=some, log_prob=pl.log_prob(shipped, some))

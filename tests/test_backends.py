@@ -81,7 +81,7 @@ def test_every_model_trains_and_samples_without_tensorflow(backend, jax_run, tmp
 
 @pytest.mark.slow
 def test_the_shipped_weights_trained_on_tensorflow_load_on_jax(jax_run):
-    from pixelcnn_lib.presets import load_pretrained
+    from pixelcnn_lib.pretrained import load_pretrained
 
     on_jax = np.load(jax_run[1] / "shipped.npz")
     on_tensorflow = pl.log_prob(load_pretrained("pixelsnail_cifar10"), on_jax["images"])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pixelcnn_lib.presets import describe_training
+from pixelcnn_lib.pretrained import describe_training
 
 
 class Shipped:
@@ -43,7 +43,7 @@ def test_the_shipped_model_is_a_keras_file_with_its_metadata_beside_it():
     import keras
 
     import pixelcnn_lib as pl
-    from pixelcnn_lib.presets import load_pretrained
+    from pixelcnn_lib.pretrained import load_pretrained
     from pixelcnn_lib.training.config import _normalised
 
     shipped = load_pretrained("pixelsnail_cifar10")
@@ -78,7 +78,7 @@ def test_presets_list_and_load_the_shipped_models(tmp_path):
 
     import pixelcnn_lib as pl
     from pixelcnn_lib.checkpoints import export_weights
-    from pixelcnn_lib.presets import PRETRAINED
+    from pixelcnn_lib.pretrained import PRETRAINED
 
     listed = pl.presets()
     assert sorted(listed) == sorted(PRETRAINED)
@@ -102,7 +102,7 @@ def test_presets_list_and_load_the_shipped_models(tmp_path):
 def test_shipped_summaries_and_logs_agree_with_each_other():
     """Every shipped model or run has a summary and a log that tell the same story: the summary's step is the log's
     last, and its held-out figure is a measurement, not a placeholder."""
-    from pixelcnn_lib.presets import PRETRAINED, SHIPPED_RUNS, load_run_summary, load_training_log
+    from pixelcnn_lib.pretrained import PRETRAINED, SHIPPED_RUNS, load_run_summary, load_training_log
 
     for name in sorted(PRETRAINED) + sorted(SHIPPED_RUNS):
         summary, log = load_run_summary(name), load_training_log(name)

@@ -63,7 +63,7 @@ def test_the_pinned_version_is_the_package_version():
     assert tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["dynamic"]["version"] == {
         "attr": "pixelcnn_lib.__version__"}
     assert assignment("BOOK_VERSION") == version("pixelcnn_lib") == pl.__version__
-    assert 'f"pixelcnn_lib @ git+{BOOK_REPOSITORY}@v{BOOK_VERSION}"' in SOURCE
+    assert 'f"pixelcnn_lib[all] @ git+{BOOK_REPOSITORY}@v{BOOK_VERSION}"' in SOURCE  # with its extras
     assert '"GIT_TERMINAL_PROMPT": "0"' in SOURCE
 
 
@@ -94,4 +94,4 @@ def test_a_failed_install_says_what_to_do_and_does_not_prompt(tmp_path):
     result = run_cell(source, library_present=False)
     assert result.returncode != 0
     assert "Could not install the book's library" in result.stderr
-    assert f"pip install 'git+{missing}@v{pl.__version__}'" in result.stderr
+    assert f"pip install 'pixelcnn_lib[all] @ git+{missing}@v{pl.__version__}'" in result.stderr

@@ -187,7 +187,7 @@ def test_paper_configs_translate_the_references_batch_and_adam_epsilon(name, glo
 
 def test_shipped_pixelsnail_is_the_reference_architecture_and_its_figure_reproduces():
     from pixelcnn_lib.data import load_holdout_sample
-    from pixelcnn_lib.presets import load_pretrained, load_training_log
+    from pixelcnn_lib.pretrained import load_pretrained, load_training_log
     from pixelcnn_lib.training import evaluate_bits_per_dim
 
     model = load_pretrained("pixelsnail_cifar10")

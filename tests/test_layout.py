@@ -151,3 +151,22 @@ def test_the_wheel_with_its_core_dependencies_samples_a_preset_on_jax(tmp_path):
                          env={**env, "KERAS_BACKEND": "jax"})
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     assert "pixelsnail_cifar10" in run.stdout and "missing extra:" in run.stdout
+
+
+def test_every_top_level_name_is_what_it_names_after_every_module_is_imported():
+    """Importing a submodule sets it as an attribute of its package: no module may share a name the package
+    exports (``pl.presets`` is a function, whatever was imported before)."""
+    code = textwrap.dedent("""
+        import importlib, pkgutil, types
+        import pixelcnn_lib as pl
+        for info in pkgutil.walk_packages(pl.__path__, "pixelcnn_lib."):
+            if not info.name.endswith("__main__"):
+                importlib.import_module(info.name)
+        for package in ("pixelcnn_lib", "pixelcnn_lib.training", "pixelcnn_lib.sampling", "pixelcnn_lib.nn"):
+            module = importlib.import_module(package)
+            clash = [n for n in module.__all__ if isinstance(getattr(module, n), types.ModuleType)]
+            assert not clash, (package, clash)
+        print("ok")
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-3000:]

@@ -225,3 +225,31 @@ def test_sample_and_complete_errors(small_model):
         pl.complete(model, np.full((2, H, W, 1), -1, np.int32), known)
     with pytest.raises(TypeError, match="pl.build_model"):
         pl.sample(object(), 1)
+
+
+@pytest.mark.contract
+def test_compiled_steps_are_kept_by_the_library_and_let_the_model_go():
+    """Sampling and evaluation compile a step per model once; it is kept outside the model (no attribute is added
+    to it), sees the model's current weights, and does not keep a dropped model alive."""
+    import gc
+    import weakref
+
+    from pixelcnn_lib import compiled
+    from pixelcnn_lib.training import evaluate_bits_per_dim
+
+    model = build_small("pixelsnail", 3)
+    images = random_images(2, model.image_shape, seed=1)
+    before = set(vars(model))
+    first = evaluate_bits_per_dim(model, images, progress=False)
+    pl.sample(model, 1, seed=0, progress=False)
+    assert set(vars(model)) == before
+    assert compiled.entries(model) == ["evaluation step", "sampling step"]
+    for variable in model.trainable_variables:  # new weights: the kept step must see them
+        variable.assign(variable * 0.5)
+    assert evaluate_bits_per_dim(model, images, progress=False) != pytest.approx(first, abs=1e-4)
+    assert evaluate_bits_per_dim(model, images, progress=False) == pytest.approx(
+        float(pl.bits_per_dim(-pl.log_prob(model, images).mean(), model.image_shape)), abs=1e-3)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None

@@ -13,7 +13,7 @@ import pytest
 from ipywidgets.widgets.widget_link import Link
 from PIL import Image
 
-from pixelcnn_lib.presets import load_pretrained
+from pixelcnn_lib.pretrained import load_pretrained
 from pixelcnn_lib.teaching import causality_explorer as cx
 from pixelcnn_lib.teaching import plotting
 from pixelcnn_lib.teaching import receptive_field as rf

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import keras
@@ -13,6 +14,7 @@ from .. import nn as L
 from ..validation import check_image_shape, check_labels
 
 MODELS: dict = {}  # model name -> class: every subclass with a ``model_name`` registers itself
+_NOT_HPARAMS = {"self", "image_shape", "num_classes", "class_names", "first_pixel_bias"}
 
 
 class AutoregressiveModel(keras.Model):
@@ -47,7 +49,17 @@ class AutoregressiveModel(keras.Model):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.model_name is not None:
+            # the hyper-parameters are declared once, as the arguments of ``__init__`` with their defaults (the
+            # published configuration); ``defaults``, ``hparams``, ``get_config``, ``build_model``'s checks and
+            # the command line's ``--hparam`` all follow from them
+            cls.defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+                            if name not in _NOT_HPARAMS and p.kind is p.POSITIONAL_OR_KEYWORD}
             MODELS[cls.model_name] = cls
+
+    @classmethod
+    def declared(cls, arguments):
+        """The hyper-parameters among ``__init__``'s ``arguments`` (its ``locals()``), by name."""
+        return {name: arguments[name] for name in cls.defaults}
 
     def __init__(self, image_shape, head, hparams, num_classes=None, class_names=None, first_pixel_bias=False,
                  **kwargs):

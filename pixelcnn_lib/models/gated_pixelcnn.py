@@ -26,13 +26,12 @@ from .base import AutoregressiveModel
 
 class GatedPixelCNN(AutoregressiveModel):
     model_name = "gated_pixelcnn"
-    defaults = {"filters": 384, "depth": 20, "kernel": 5, "head_filters": 1024}
 
-    def __init__(self, image_shape, filters, depth, kernel, head_filters, num_classes=None, class_names=None,
-                 first_pixel_bias=False, **kwargs):
+    def __init__(self, image_shape, filters=384, depth=20, kernel=5, head_filters=1024, num_classes=None,
+                 class_names=None, first_pixel_bias=False, **kwargs):
+        hparams = self.declared(locals())  # the signature's defaults are the published configuration
         channels = image_shape[-1]
-        super().__init__(image_shape, Categorical(channels), dict(
-            filters=filters, depth=depth, kernel=kernel, head_filters=head_filters), num_classes, class_names,
+        super().__init__(image_shape, Categorical(channels), hparams, num_classes, class_names,
             first_pixel_bias, **kwargs)
         if filters % (2 * channels) and channels > 1:
             raise ValueError(f"gated_pixelcnn on RGB needs filters divisible by 6, got {filters}")

@@ -29,11 +29,10 @@ from .base import AutoregressiveModel
 
 class PixelCNN(AutoregressiveModel):
     model_name = "pixelcnn"
-    defaults = {"filters": 128, "depth": 15, "first_kernel": 7, "kernel": 3, "head_filters": 1024,
-                "num_mixtures": None}
 
-    def __init__(self, image_shape, filters, depth, first_kernel, kernel, head_filters, num_mixtures=None,
-                 num_classes=None, class_names=None, first_pixel_bias=False, **kwargs):
+    def __init__(self, image_shape, filters=128, depth=15, first_kernel=7, kernel=3, head_filters=1024,
+                 num_mixtures=None, num_classes=None, class_names=None, first_pixel_bias=False, **kwargs):
+        hparams = self.declared(locals())  # the signature's defaults are the published configuration
         channels = image_shape[-1]
         if num_mixtures is None:
             head, g = Categorical(channels), channels  # one mask group per colour: R, then G, then B
@@ -41,9 +40,7 @@ class PixelCNN(AutoregressiveModel):
             head, g = DiscretizedLogisticMixture(int(num_mixtures), channels), 1  # the whole pixel is one group
         else:
             raise ValueError(f"num_mixtures must be None (the 256-way softmax) or a positive int, got {num_mixtures!r}")
-        super().__init__(image_shape, head, dict(
-            filters=filters, depth=depth, first_kernel=first_kernel, kernel=kernel, head_filters=head_filters,
-            num_mixtures=num_mixtures), num_classes, class_names, first_pixel_bias, **kwargs)
+        super().__init__(image_shape, head, hparams, num_classes, class_names, first_pixel_bias, **kwargs)
 
         def masked(f, k, kind):
             return L.MaskedConv2D(f, k, kind, colour_groups=g)

@@ -20,8 +20,6 @@ from .base import AutoregressiveModel, pad_with_ones
 
 class PixelCNNPlusPlus(AutoregressiveModel):
     model_name = "pixelcnn_pp"
-    defaults = {"filters": 160, "depth": 5, "num_mixtures": 10, "dropout": 0.5, "levels": 3,
-                "nonlinearity": "concat_elu"}
     min_image_size = 8
 
     @staticmethod
@@ -29,11 +27,11 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         """Each of the levels - 1 stride-2 down-samplings halves the image."""
         return 2 ** (hparams["levels"] - 1)
 
-    def __init__(self, image_shape, filters, depth, num_mixtures, dropout, levels, nonlinearity, num_classes=None,
-                 class_names=None, first_pixel_bias=False, **kwargs):
-        super().__init__(image_shape, DiscretizedLogisticMixture(num_mixtures, image_shape[-1]), dict(
-            filters=filters, depth=depth, num_mixtures=num_mixtures, dropout=dropout, levels=levels,
-            nonlinearity=nonlinearity), num_classes, class_names, first_pixel_bias, **kwargs)
+    def __init__(self, image_shape, filters=160, depth=5, num_mixtures=10, dropout=0.5, levels=3,
+                 nonlinearity="concat_elu", num_classes=None, class_names=None, first_pixel_bias=False, **kwargs):
+        hparams = self.declared(locals())  # the signature's defaults are the published configuration
+        super().__init__(image_shape, DiscretizedLogisticMixture(num_mixtures, image_shape[-1]), hparams,
+                         num_classes, class_names, first_pixel_bias, **kwargs)
         if not isinstance(levels, int) or levels < 1:
             raise ValueError(f"levels must be a positive int, got {levels!r}")
         f = filters

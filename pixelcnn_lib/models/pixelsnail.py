@@ -50,19 +50,14 @@ VARIANTS = ("original", "multihead")
 
 class PixelSNAIL(AutoregressiveModel):
     model_name = "pixelsnail"
-    defaults = {"filters": 256, "depth": 12, "resnets_per_block": 4, "num_mixtures": 10, "dropout": 0.5,
-                "variant": "original", "num_heads": None, "key_dim": None, "nonlinearity": "elu",
-                "background": True, "image_keys": True}
 
-    def __init__(self, image_shape, filters, depth, resnets_per_block, num_mixtures, dropout, variant,
-                 num_heads, key_dim, nonlinearity, background=True, image_keys=True, num_classes=None,
-                 class_names=None, first_pixel_bias=False, **kwargs):
+    def __init__(self, image_shape, filters=256, depth=12, resnets_per_block=4, num_mixtures=10, dropout=0.5,
+                 variant="original", num_heads=None, key_dim=None, nonlinearity="elu", background=True,
+                 image_keys=True, num_classes=None, class_names=None, first_pixel_bias=False, **kwargs):
+        hparams = self.declared(locals())  # the signature's defaults are the published configuration
         channels = image_shape[-1]
-        super().__init__(image_shape, DiscretizedLogisticMixture(num_mixtures, channels), dict(
-            filters=filters, depth=depth, resnets_per_block=resnets_per_block, num_mixtures=num_mixtures,
-            dropout=dropout, variant=variant, num_heads=num_heads, key_dim=key_dim, nonlinearity=nonlinearity,
-            background=background, image_keys=image_keys),
-            num_classes, class_names, first_pixel_bias, **kwargs)
+        super().__init__(image_shape, DiscretizedLogisticMixture(num_mixtures, channels), hparams, num_classes,
+                         class_names, first_pixel_bias, **kwargs)
         f = filters
         self.variant = variant
         heads, kdim, vdim, attention_dropout = attention_shape(variant, f, num_heads, key_dim, dropout)

@@ -17,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from .. import backend
+from ..compiled import per_model
 from ..models.base import _inputs, model_labels
 from ..nn.heads import check_temperature, to_unit_range
 from ..nn.pixels import draw_pixel, index, write_pixel
@@ -72,19 +73,15 @@ def class_log_probs(model, images, batch_size=64):
 
 def _sampling_step(model):
     """A compiled function: canvas, position, update mask, seed -> new canvas."""
-    cached = getattr(model, "_pl_sampling_step", None)
-    if cached is not None:
-        return cached
+    head = model.head
 
     def step(model_call, canvas, row, col, update, seed, labels, temperature):
         # canvas uint8 (B,H,W,C); update bool (B,C): which sub-pixels of (row, col) to overwrite; labels (B,) or None
         params = model_call(_inputs(to_unit_range(canvas), labels))
-        pixel = draw_pixel(model.head, params[:, row, col, :], canvas, row, col, update, seed, temperature)
+        pixel = draw_pixel(head, params[:, row, col, :], canvas, row, col, update, seed, temperature)
         return write_pixel(canvas, row, col, pixel)
 
-    step = backend.stateless_model_function(model, step)
-    model._pl_sampling_step = step
-    return step
+    return per_model(model, "sampling step", lambda: backend.stateless_model_function(model, step))
 
 
 class NaiveSampler:

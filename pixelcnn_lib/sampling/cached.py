@@ -26,9 +26,12 @@ same parameters.
 
 from __future__ import annotations
 
+import weakref
+
 from keras import ops
 
 from .. import backend
+from ..compiled import per_model
 from ..models.base import AutoregressiveModel
 from ..nn.heads import check_temperature
 from ..nn.pixels import index
@@ -41,11 +44,15 @@ class CachedSampler:
     skips_known = False  # every pixel, known or drawn, must enter the caches
 
     def __init__(self, model, batch):
-        self.model = model
+        self._model = weakref.ref(model)  # kept by ``compiled.per_model``: it must not keep the model alive
         self.caches = model.start_sampling(batch)
         self._rows, self._steps = {}, {}
         self._by_rows = type(model).sample_row is not AutoregressiveModel.sample_row
         self.labels, self.temperature = None, None  # set by ``fill``
+
+    @property
+    def model(self):
+        return self._model()
 
     def start(self):
         """Clear the caches and take the model's current weights."""
@@ -87,7 +94,4 @@ def cached_sampler(model, batch):
     if backend.name() != "tensorflow":
         raise ValueError(f"cached sampling runs on the TensorFlow backend (its caches are variables written in place), "
                          f"not on {backend.name()!r}; use method='naive'")
-    samplers = model.__dict__.setdefault("_pl_cached_samplers", {})
-    if batch not in samplers:
-        samplers[batch] = CachedSampler(model, batch)
-    return samplers[batch]
+    return per_model(model, ("cached sampler", batch), lambda: CachedSampler(model, batch))

@@ -223,7 +223,7 @@ def _parse_keys(texts):  # the asset's "block/kernel/depth" strings -> stack key
 
 def trained_fields():
     """``TrainedFields`` of the shipped PixelSNAIL, from the precomputed asset."""
-    from ..presets import load_pretrained
+    from ..pretrained import load_pretrained
 
     arrays = _asset_arrays(TRAINED_ASSET)
     targets = arrays["targets"].astype(int)

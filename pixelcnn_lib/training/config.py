@@ -7,8 +7,6 @@ import json
 
 import keras
 
-from ..nn import CONV_PRECISIONS
-
 LOG_FIELDS = ["step", "epoch", "bits_per_dim", "learning_rate", "images_per_second", "elapsed_seconds",
               "val_bits_per_dim", "val_raw_bits_per_dim"]
 
@@ -20,39 +18,56 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+def _option(default, help):
+    """A field of ``TrainConfig`` with the help text that its command-line option shows."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclasses.dataclass
 class TrainConfig:
-    """Settings of a training run (defaults: the PixelCNN++ / PixelSNAIL papers')."""
+    """Settings of a training run (defaults: the PixelCNN++ / PixelSNAIL papers').
 
-    steps: int | None = None  # total optimisation steps; or give epochs
-    epochs: int | None = None
-    batch_size: int = 16  # global batch, split across replicas
-    learning_rate: float = 1e-3  # the peak learning rate
-    schedule: str = "exponential"  # "exponential": lr * lr_decay**step (the papers'); "cosine": to 0 at the last step
-    lr_decay: float = 0.999995  # multiplied into the learning rate every step (exponential schedule)
-    warmup_steps: int = 0  # linear warm-up from 0 to learning_rate (cosine schedule)
-    beta_1: float = 0.95
-    beta_2: float = 0.9995
-    epsilon: float = 1e-7  # Keras's Adam adds it to sqrt(v); the references add 1e-6 (PixelSNAIL) under the root
-    ema_decay: float = 0.9995  # Polyak averaging of the weights, warmed up: min(decay, (1 + t) / (10 + t))
-    checkpoint_every: int = 500
-    log_every: int = 50
-    val_every: int = 0  # 0: only at the end (when validation images are given); independent of log_every
-    val_size: int = 500  # a seeded subset of the validation images, balanced over classes where they are known
-    init_batch_size: int = 64  # images for the data-dependent initialisation
-    seed: int = 0
-    time_limit: float = 0.0  # seconds of training (all parts of a resumed run together); 0: no limit
-    flip: bool = False  # mirror half the training images left-right
-    rotate: bool = False  # turn each training image by a random multiple of 90 degrees (with flip: all 8 symmetries)
-    xla: bool = False
-    conv_precision: str = "float32"  # "bfloat16": mixed precision, convolutions in bfloat16 (see layers.conv_precision)
-    log_samples: int = 4  # images drawn from the averaged weights at the end, shown in TensorBoard; 0: none
+    Declared once: every field is an option of ``pixelcnn train`` (``--batch-size`` for ``batch_size``), with
+    its help text and default from here.
+    """
+
+    steps: int | None = _option(None, "total optimisation steps (or give --epochs)")
+    epochs: int | None = _option(None, "passes over the training images (or give --steps)")
+    batch_size: int = _option(16, "global batch, split across replicas")
+    learning_rate: float = _option(1e-3, "the peak learning rate")
+    schedule: str = _option("exponential", "exponential: times --lr-decay every step (the papers'); cosine: linear "
+                                           "warm-up over --warmup-steps, then a half cosine to 0 at the last step")
+    lr_decay: float = _option(0.999995, "learning-rate factor per step (exponential schedule)")
+    warmup_steps: int = _option(0, "steps of linear warm-up from 0 to the learning rate (cosine schedule)")
+    beta_1: float = _option(0.95, "Adam's first-moment decay (as in the references)")
+    beta_2: float = _option(0.9995, "Adam's second-moment decay")
+    epsilon: float = _option(1e-7, "Adam's epsilon: Keras's Adam adds it to sqrt(v); the references add 1e-6 "
+                                   "(PixelSNAIL) under the root")
+    ema_decay: float = _option(0.9995, "Polyak averaging decay, warmed up: min(decay, (1 + t) / (10 + t))")
+    checkpoint_every: int = _option(500, "steps between checkpoints")
+    log_every: int = _option(50, "steps between log rows")
+    val_every: int = _option(0, "validate every N steps (0: only at the end; independent of --log-every)")
+    val_size: int = _option(500, "validation images: a seeded subset, balanced over classes where they are known")
+    init_batch_size: int = _option(64, "images for the data-dependent initialisation")
+    seed: int = _option(0, "seed of the initial weights, the data order, the flips and the held-out draws")
+    time_limit: float = _option(0.0, "stop after this many seconds of training, all parts of a resumed run "
+                                     "together (0: no limit)")
+    flip: bool = _option(False, "mirror half the training images left-right")
+    rotate: bool = _option(False, "turn each training image by a random multiple of 90 degrees (with --flip: "
+                                  "all 8 symmetries)")
+    xla: bool = _option(False, "compile the training step with XLA")
+    conv_precision: str = _option("float32", "dtype of the convolutions (bfloat16: mixed precision, fast on "
+                                             "CPUs with AMX/AVX512-BF16)")
+    log_samples: int = _option(4, "images drawn from the averaged weights at the end, shown in TensorBoard "
+                                  "(0: none)")
+
+    #: the choices of the fields that take one of a few values
+    CHOICES = {"schedule": SCHEDULES, "conv_precision": ("float32", "bfloat16")}
 
     def __post_init__(self):
-        if self.conv_precision not in CONV_PRECISIONS:
-            raise ValueError(f"conv_precision must be one of {CONV_PRECISIONS}, got {self.conv_precision!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        for name, choices in self.CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.warmup_steps and self.schedule != "cosine":

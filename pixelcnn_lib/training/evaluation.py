@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import weakref
+
 from .. import backend
+from ..compiled import per_model
 from ..progress import progress_bar
 from ..validation import check_images
 
@@ -39,8 +42,10 @@ def evaluate_bits_per_dim(model, images, batch_size=64, progress=None, labels=No
 
 
 def _eval_step(model):
-    fn = getattr(model, "_pl_eval_step", None)
-    if fn is None:
-        fn = backend.compile_function(lambda x: nll_bits_per_dim(model, x, training=False))
-        model._pl_eval_step = fn
-    return fn
+    """A compiled function: inputs -> mean bits/dim, with the model's current weights (on JAX too)."""
+    ref = weakref.ref(model)  # kept by ``compiled.per_model``: it must not keep the model alive
+
+    def step(model_call, inputs):  # compute_loss reads no weights: the loss of the parameters it is given
+        return ref().compute_loss(x=inputs, y_pred=model_call(inputs), training=False)
+
+    return per_model(model, "evaluation step", lambda: backend.stateless_model_function(model, step))
