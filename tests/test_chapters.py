@@ -55,7 +55,7 @@ def reader_python(tmp_path_factory):
 
 
 def test_the_wheel_holds_the_shipped_files(reader_python, tmp_path):
-    code = ("import pixelcnn_lib, pathlib; from pixelcnn_lib.checkpoints import load_pretrained; "
+    code = ("import pixelcnn_lib, pathlib; from pixelcnn_lib.pretrained import load_pretrained; "
             "from pixelcnn_lib.data import load_holdout_sample; "
             "print(load_pretrained('pixelsnail_cifar10').count_params(), len(load_holdout_sample()[0]))")
     assert run([str(reader_python), "-c", code], cwd=tmp_path).split()[-2:] == ["301290", "200"]

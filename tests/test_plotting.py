@@ -159,9 +159,28 @@ def test_labelled_rows_figure_and_saving(tmp_path):
         plotting.labelled_rows_figure(rows, ["a"])
     with pytest.raises(ValueError, match="same shape"):
         plotting.labelled_rows_figure([rows[0], random_images(2, c=1)], ["a", "b"])
-    plotting.save_labelled_rows(tmp_path / "rows.png", rows, ["a", "b"])
-    plotting.save_image_grid(tmp_path / "grid.png", rows[0])
-    assert (tmp_path / "rows.png").stat().st_size > 0 and (tmp_path / "grid.png").stat().st_size > 0
+
+
+def test_the_command_lines_pictures_are_drawn_without_matplotlib(tmp_path):
+    """``pixelcnn_lib.images`` (PIL only): a grid at 4x, and labelled rows whose images are the grids of the rows,
+    right of a margin with the labels."""
+    from PIL import Image
+
+    from pixelcnn_lib import images
+
+    rows = [random_images(3, c=3), random_images(3, c=3, seed=1)]
+    images.save_image_grid(tmp_path / "grid.png", rows[0])
+    grid = np.asarray(Image.open(tmp_path / "grid.png"))
+    assert (grid == images.image_grid(rows[0], scale=4)).all()
+    assert (grid[:4 * 6, :4 * 5] == rows[0][0].repeat(4, 0).repeat(4, 1)).all()  # the first image, at 4x
+    images.save_labelled_rows(tmp_path / "rows.png", rows, ["a", "long label"])
+    picture = np.asarray(Image.open(tmp_path / "rows.png"))
+    strip = images.image_grid(rows[1], columns=3, scale=4)
+    assert picture.shape[0] == 2 * strip.shape[0] + 2
+    assert (picture[strip.shape[0] + 2:, -strip.shape[1]:] == strip).all()  # the second row, right-aligned
+    assert (picture[:, : picture.shape[1] - strip.shape[1]] < 128).any()  # the labels, in black
+    with pytest.raises(ValueError, match="one label per row"):
+        images.save_labelled_rows(tmp_path / "x.png", rows, ["a"])
 
 
 def test_block_diagram_draws_boxes_and_arrows():

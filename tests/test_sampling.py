@@ -237,7 +237,7 @@ def test_compiled_steps_are_kept_by_the_library_and_let_the_model_go():
     from pixelcnn_lib import compiled
     from pixelcnn_lib.training import evaluate_bits_per_dim
 
-    model = build_small("pixelsnail", 3)
+    model = build_small("pixelsnail_original", 3)
     images = random_images(2, model.image_shape, seed=1)
     before = set(vars(model))
     first = evaluate_bits_per_dim(model, images, progress=False)

@@ -19,6 +19,7 @@ from pixelcnn_lib import training as T
 from pixelcnn_lib.data import load_source
 from pixelcnn_lib.models.base import pad_with_ones
 from pixelcnn_lib.nn.heads import to_unit_range
+from pixelcnn_lib.training import callbacks, trainer
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = {"model": "pixelsnail", "image_shape": [8, 8, 1], "filters": 8, "depth": 1, "resnets_per_block": 1,
@@ -58,7 +59,7 @@ def straight(tmp_path_factory, digits):
     """One uninterrupted run of STEPS steps; records its checkpoint steps and data-dependent init."""
     out = tmp_path_factory.mktemp("straight")
     saved, inits = [], []
-    original_save, original_init = T._save, T.data_dependent_init
+    original_save, original_init = callbacks._save, trainer.data_dependent_init
 
     def spy_save(directory, step, *args):
         original_save(directory, step, *args)
@@ -71,8 +72,8 @@ def straight(tmp_path_factory, digits):
         return count
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(T, "_save", spy_save)
-        mp.setattr(T, "data_dependent_init", spy_init)
+        mp.setattr(callbacks, "_save", spy_save)
+        mp.setattr(trainer, "data_dependent_init", spy_init)
         keras.utils.set_random_seed(7)
         result = T.train(MODEL, digits, out, config(), verbose=False)
     return {"dir": out, "result": result, "saved": saved, "inits": inits}
@@ -332,18 +333,18 @@ def test_non_finite_weights_are_never_written_as_a_checkpoint(tmp_path):
     optimizer = T.make_optimizer(config(), 10)
     optimizer.build(model.trainable_variables)
     ema = T.PolyakAverage(0.9).attach(model)
-    T._save(tmp_path, 3, model, optimizer, ema)
+    callbacks._save(tmp_path, 3, model, optimizer, ema)
     path = tmp_path / ckpt.CHECKPOINT_FILE
     good = path.read_bytes()
     kernel = model.trainable_variables[0]
     finite = kernel.numpy()
     kernel.assign(np.full_like(finite, np.nan))
     with pytest.raises(T.TrainingDiverged, match=r"weights became NaN or infinite at step 6.*\(step 3\)"):
-        T._save(tmp_path, 6, model, optimizer, ema)
+        callbacks._save(tmp_path, 6, model, optimizer, ema)
     kernel.assign(finite)
     ema.averages[1].assign(np.full(ema.averages[1].shape, np.inf, np.float32))
     with pytest.raises(T.TrainingDiverged, match="step 6"):
-        T._save(tmp_path, 6, model, optimizer, ema)
+        callbacks._save(tmp_path, 6, model, optimizer, ema)
     assert path.read_bytes() == good
     assert int(checkpoint_arrays(tmp_path)["step"]) == 3
 
@@ -423,7 +424,7 @@ def test_subsets_are_random_and_balanced_over_classes():
 def test_init_batch_and_validation_are_drawn_from_every_class(tmp_path, monkeypatch):
     images, labels = by_class(16, 4)
     seen = {}
-    original_init, original_eval = T.data_dependent_init, T.evaluate_bits_per_dim
+    original_init, original_eval = trainer.data_dependent_init, callbacks.evaluate_bits_per_dim
 
     def spy_init(model, batch, labels=None):
         seen["init"] = np.unique(batch[..., 0]).tolist()
@@ -433,8 +434,8 @@ def test_init_batch_and_validation_are_drawn_from_every_class(tmp_path, monkeypa
         seen["val"] = np.unique(batch[..., 0]).tolist()
         return original_eval(model, batch, *args, **kwargs)
 
-    monkeypatch.setattr(T, "data_dependent_init", spy_init)
-    monkeypatch.setattr(T, "evaluate_bits_per_dim", spy_eval)
+    monkeypatch.setattr(trainer, "data_dependent_init", spy_init)
+    monkeypatch.setattr(callbacks, "evaluate_bits_per_dim", spy_eval)
     T.train(MODEL, images, tmp_path, config(steps=2, init_batch_size=16, val_size=8), val_images=images,
             val_labels=labels, verbose=False)
     assert len(seen["init"]) >= 3  # images[:16] would be one class

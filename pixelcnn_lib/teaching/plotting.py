@@ -89,18 +89,6 @@ def markdown_table(header, rows):
     return "\n".join(lines)
 
 
-def save_labelled_rows(path, rows, labels, scale=4):
-    """Save a PNG with one labelled row of images per entry of ``rows``.
-
-    rows: list of uint8 (N, H, W, C) arrays, all of the same N and shape.
-    """
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(max(4, len(rows[0]) * 0.9), 1.3 * len(rows) + 0.3)) if rows else None
-    fig = labelled_rows_figure(rows, labels, figure=figure)
-    fig.savefig(path, dpi=100)
-
-
 def png_bytes(picture):
     """uint8 array (H, W, 3) or (H, W) -> PNG bytes, palette-encoded when there are at most 256 colours."""
     picture = np.asarray(picture)

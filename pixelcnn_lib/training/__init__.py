@@ -14,7 +14,7 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     "TrainConfig": "config", "learning_rate_schedule": "config", "make_optimizer": "config",
-    "load_config_file": "config", "TrainingDiverged": "config",
+    "load_config_file": "config", "TrainingDiverged": "config", "LOG_FIELDS": "config",
     "evaluate_bits_per_dim": "evaluation", "nll_bits_per_dim": "evaluation",
     "PolyakAverage": "callbacks", "TimeLimit": "callbacks", "StopOnDivergence": "callbacks", "Validation": "callbacks",
     "Checkpoint": "callbacks", "TrainingLog": "callbacks", "restore": "callbacks",
