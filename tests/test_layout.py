@@ -1,5 +1,6 @@
 """The library's layout: the import graph points one way, TensorFlow stays where it is the point, and the core
-runs on JAX, from a wheel with only its core dependencies, without it."""
+runs on JAX from a wheel with only its core dependencies. (``tests/backend_check.py`` runs the core on JAX and
+PyTorch with TensorFlow made unimportable, model by model.)"""
 
 import ast
 import os
@@ -52,37 +53,6 @@ def _imports_tensorflow(path):
 def test_tensorflow_is_imported_only_where_it_is_the_point():
     found = {module_name(p) for p in PACKAGE.rglob("*.py") if _imports_tensorflow(p)}
     assert found == set(TENSORFLOW_MODULES)
-
-
-#: the core on JAX: build, fit, likelihood, sampling, completion, a shipped preset, and the error of a missing extra
-JAX_SCRIPT = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import pixelcnn_lib as pl
-    assert [m for m in sys.modules if m.startswith("pixelcnn_lib.")] == ["pixelcnn_lib._lazy"], sorted(sys.modules)
-    model = pl.build_model("pixelcnn_pp", (8, 8, 3), filters=8, depth=1, levels=1, num_mixtures=2)
-    images = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
-    pl.data_dependent_init(model, images)
-    import keras
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(images, batch_size=2, epochs=1, verbose=0)
-    assert np.isfinite(pl.log_prob(model, images)).all()
-    assert pl.sample(model, 1, seed=0, progress=False).shape == (1, 8, 8, 3)
-    shipped = pl.from_preset("pixelsnail_cifar10")
-    known = np.ones((1, 32, 32), bool)
-    known[0, -1, -4:] = False
-    done = pl.complete(shipped, np.zeros((1, 32, 32, 3), np.uint8), known, seed=0, progress=False)
-    assert done.shape == (1, 32, 32, 3) and (done[0][known[0]] == 0).all()
-    print("tensorflow imported:", "tensorflow" in sys.modules)
-""")
-
-
-@pytest.mark.slow
-def test_on_jax_the_core_imports_no_tensorflow():
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PIXELCNN_PROGRESS": "0"}
-    run = subprocess.run([sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "tensorflow imported: False" in run.stdout
 
 
 def test_the_core_dependencies_are_lean():

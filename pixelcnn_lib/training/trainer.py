@@ -5,7 +5,7 @@ with Adam (optionally XLA: ``jit_compile``), then ``model.fit`` (the loss is
 the model's ``compute_loss``, bits per dimension) under a ``tf.distribute``
 strategy (one device by default; ``MirroredStrategy`` across GPUs or CPU
 devices; ``MultiWorkerMirroredStrategy``; ``TPUStrategy`` on a TPU), with the
-callbacks below: Polyak averaging, a time limit, a NaN guard, validation,
+callbacks of ``callbacks.py``: Polyak averaging, a time limit, a NaN guard, validation,
 atomic checkpoints every N steps and at the end, and CSV and TensorBoard logs
 with sample images. A resumed run continues at exactly the step, learning
 rate, data order and dropout masks it had reached. Each callback works with
@@ -43,10 +43,6 @@ from .callbacks import (
 from .config import TrainConfig, _normalised, make_optimizer, steps_per_epoch
 
 tf = require("tensorflow", "training")
-
-# --------------------------------------------------------------------------
-# callbacks: the pieces of ``train``, each usable with any ``model.fit``
-# --------------------------------------------------------------------------
 
 
 def is_chief(strategy=None):
