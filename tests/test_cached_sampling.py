@@ -46,6 +46,7 @@ def model(request):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 @NEEDS_TENSORFLOW
 def test_cached_sample_equals_naive(model):
@@ -59,6 +60,7 @@ def test_cached_sample_equals_naive(model):
         assert_same_draws(pl.sample(model, 3, seed=6, method="cached"), naive)
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 @NEEDS_TENSORFLOW
 def test_cached_complete_equals_naive_and_keeps_known(model):
@@ -70,6 +72,7 @@ def test_cached_complete_equals_naive_and_keeps_known(model):
     assert (cached[~known] != images[~known]).any()
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 @NEEDS_TENSORFLOW
 def test_cached_equals_naive_for_a_batch_of_one(model):
@@ -83,6 +86,7 @@ def test_cached_equals_naive_for_a_batch_of_one(model):
     np.testing.assert_array_equal(cached[known], image[known])
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 @NEEDS_TENSORFLOW
 def test_cached_sampler_is_reusable_and_seeded(model):

@@ -37,6 +37,7 @@ def test_without_a_stored_held_out_figure_the_log_is_used_or_its_absence_said():
 # --- released models: .keras files, and the older .npz ones ---------------------------------------
 
 
+@pytest.mark.slow
 def test_the_shipped_model_is_a_keras_file_with_its_metadata_beside_it():
     from importlib import resources
 
@@ -73,6 +74,7 @@ def test_export_and_load_round_trip(tmp_path, suffix):
         export_weights(model, tmp_path / "released.h5")
 
 
+@pytest.mark.slow
 def test_presets_list_and_load_the_shipped_models(tmp_path):
     import keras
 

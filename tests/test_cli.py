@@ -323,6 +323,7 @@ def test_version_and_exit_statuses(capsys, tmp_path):
     assert status == 1 and "not a training directory" in err and not out
 
 
+@pytest.mark.slow
 def test_the_console_script_is_the_same_program():
     script = Path(sys.executable).with_name("pixelcnn")
     assert script.exists(), f"the console script is not installed next to {sys.executable}"
@@ -606,6 +607,7 @@ def unconditional_release(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_class_options_on_an_unconditional_model_are_usage_errors(capsys, tmp_path, unconditional_release,
                                                                   class_folder):
     status, _, err = main(capsys, "sample", unconditional_release, "--class", "ruby", "--output", tmp_path / "s.npy")
@@ -667,6 +669,7 @@ def test_a_conditional_model_reads_the_split_it_is_asked_for(monkeypatch):
     assert images.shape == (3, 8, 8, 3) and labels.tolist() == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_a_preset_name_stands_for_its_model(capsys, folder):
     """``evaluate pixelsnail_cifar10`` loads the shipped model by name, as ``pl.from_preset`` does."""
     from pixelcnn_lib.pretrained import load_pretrained
@@ -679,6 +682,7 @@ def test_a_preset_name_stands_for_its_model(capsys, folder):
     assert status == 2 and "is not a preset: pixelsnail_cifar10, pixelsnail_gemstones" in err
 
 
+@pytest.mark.slow
 def test_import_has_no_side_effects_and_the_command_line_starts_tensorflow_quietly(tmp_path):
     """``import pixelcnn_lib`` imports neither Keras nor TensorFlow and leaves the environment alone; a command that
     starts TensorFlow shows its own message on standard error and none of TensorFlow's C++ start-up lines."""

@@ -83,6 +83,7 @@ def per_pixel(model, images, labels):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 @ALL_MODELS
 def test_causality_holds_for_every_class(conditional_model, key, channels):
@@ -94,6 +95,7 @@ def test_causality_holds_for_every_class(conditional_model, key, channels):
         assert_causal(lp[label * len(images):(label + 1) * len(images)], what=f"class {label}: ")
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 @ALL_MODELS
 def test_the_class_reaches_every_pixel(conditional_model, key, channels):
@@ -110,6 +112,7 @@ def test_the_class_reaches_every_pixel(conditional_model, key, channels):
     assert moved.min() > 1e-3, f"a class leaves the parameters of pixel {np.argmin(moved) % N_PIXELS} unchanged"
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 @pytest.mark.parametrize("key", MODEL_KEYS)
 def test_all_256_values_of_a_pixel_sum_to_one_under_each_class(conditional_model, key):
@@ -130,6 +133,7 @@ def test_all_256_values_of_a_pixel_sum_to_one_under_each_class(conditional_model
 @pytest.mark.contract
 @pytest.mark.parametrize("key,temperature", [("pixelsnail_original", 1.0), ("gated_pixelcnn", 1.0),
                                              ("gated_pixelcnn", 0.5)])
+@pytest.mark.slow
 def test_the_sampler_draws_the_conditional_the_loss_scores(conditional_model, key, temperature):
     """Complete the last pixel of many copies of one image under class 1: the values drawn follow exp(log_prob)
     of that pixel under class 1, and the test tells them from class 0's. At temperature T the 256-way head
@@ -165,6 +169,7 @@ def test_the_sampler_draws_the_conditional_the_loss_scores(conditional_model, ke
         assert total_variation(untempered, wanted) > 2 * tv_exact + 0.02, "T too close to 1 for the test to tell"
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 def test_same_seed_and_labels_same_samples_other_labels_other_samples(conditional_model):
     model = conditional_model("pixelsnail_original", 1)
@@ -183,6 +188,7 @@ def test_same_seed_and_labels_same_samples_other_labels_other_samples(conditiona
     assert (c[1] != a[1]).mean() > 0.25
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 @pytest.mark.parametrize("key", ["pixelsnail_original", "gated_pixelcnn"])
 def test_temperature_one_is_the_default_and_temperature_must_be_positive(conditional_model, key):
@@ -227,6 +233,7 @@ def cached_model(request):
     return strengthen(model)
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 @NEEDS_TENSORFLOW
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
@@ -240,6 +247,7 @@ def test_cached_sample_equals_naive_with_labels(cached_model, temperature):
     assert (other != cached).mean() > 0.3, "the cached sampler must follow the labels"
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 @NEEDS_TENSORFLOW
 def test_cached_complete_equals_naive_with_labels(cached_model):
@@ -270,6 +278,7 @@ LOG_PROB_BEFORE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", MODEL_KEYS)
 def test_an_unconditional_model_is_unchanged(small_model, key):
     """Built without num_classes: the same parameters as before classes came in, no class in its config, and the
@@ -417,6 +426,7 @@ def fitted():
     return model, history.history["loss"], before
 
 
+@pytest.mark.slow
 def test_fit_on_a_dict_of_arrays_lowers_the_loss_and_trains_the_class_vectors(fitted):
     model, losses, before = fitted
     assert losses[-1] < losses[0] - 0.5, losses
@@ -424,6 +434,7 @@ def test_fit_on_a_dict_of_arrays_lowers_the_loss_and_trains_the_class_vectors(fi
     assert all(np.abs(a - b).max() > 1e-3 for a, b in zip(after, before)), "every class vector is trained"
 
 
+@pytest.mark.slow
 def test_fit_on_a_dataset_of_dicts_lowers_the_loss():
     tf = pytest.importorskip("tensorflow")
     images, labels = dark_and_bright(32, seed=71)
@@ -460,6 +471,7 @@ def test_fit_without_labels_or_with_targets_is_a_clear_error(fitted):
         model.fit({"images": images, "labels": labels}, labels, epochs=1, verbose=0)
 
 
+@pytest.mark.slow
 def test_save_and_load_keep_the_classes(fitted, tmp_path):
     model, _, _ = fitted
     path = tmp_path / "conditional.keras"

@@ -291,6 +291,7 @@ def rgb_moderate_table():
     return rgb_table(pl.DiscretizedLogisticMixture(2, 3), RGB_MODERATE)
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 def test_rgb_mixture_normalised_over_all_colours(rgb_moderate_table):
     assert rgb_moderate_table.shape == (256, 256, 256)

@@ -80,11 +80,13 @@ def test_reference_counts_by_hand():
     ("pixelsnail", reference_pixelsnail_parameters),
     ("pixelcnn_pp", reference_pixelcnn_pp_parameters),
 ])
+@pytest.mark.slow
 def test_paper_sized_defaults_have_the_references_parameter_count(name, reference):
     model = pl.build_model(name, (32, 32, 3))
     assert trainable_parameters(model) == reference()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("filters,depth,resnets", [(64, 2, 2), (32, 3, 1)])
 def test_small_pixelsnail_counts_follow_the_same_derivation(filters, depth, resnets):
     model = pl.build_model("pixelsnail", (32, 32, 3), filters=filters, depth=depth, resnets_per_block=resnets)
@@ -103,6 +105,7 @@ def test_gated_residual_block_adds_a_times_sigmoid_b():
     assert not np.allclose(out, x + np.tanh(a) / (1 + np.exp(-b)), atol=1e-3)  # Gated PixelCNN's gate is not this
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,nonlinearity,widening", [("pixelsnail", "elu", 1), ("pixelcnn_pp", "concat_elu", 2)])
 def test_each_model_uses_its_references_residual_nonlinearity(name, nonlinearity, widening):
     assert pl.MODELS[name].defaults["nonlinearity"] == nonlinearity
@@ -185,6 +188,7 @@ def test_paper_configs_translate_the_references_batch_and_adam_epsilon(name, glo
 
 # --- the shipped model ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_shipped_pixelsnail_is_the_reference_architecture_and_its_figure_reproduces():
     from pixelcnn_lib.data import load_holdout_sample
     from pixelcnn_lib.pretrained import load_pretrained, load_training_log

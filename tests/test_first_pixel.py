@@ -41,6 +41,7 @@ def test_it_moves_the_first_pixel_only():
     np.testing.assert_array_equal(params[:, 0, 1:], network[:, 0, 1:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["pixelsnail", "pixelcnn_pp"])
 @pytest.mark.parametrize("num_classes", [None, 3])
 def test_cached_equals_naive_with_the_offset(name, num_classes):
@@ -66,6 +67,7 @@ def test_saved_and_loaded_with_the_model(tmp_path):
                                rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_it_learns_a_first_pixel_the_shared_weights_learn_slowly():
     """Images whose first pixel is always white, the rest noise: after 64 steps the model with the offset pays
     bits fewer for the first pixel than the reference architecture."""

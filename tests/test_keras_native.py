@@ -31,6 +31,7 @@ def fresh(digits):
     return model
 
 
+@pytest.mark.slow
 def test_fit_lowers_the_loss_and_evaluate_is_bits_per_dim(digits):
     model = fresh(digits)
     before = pl.bits_per_dim(-pl.log_prob(model, digits).mean(), digits.shape[1:])
@@ -48,6 +49,7 @@ def test_fit_lowers_the_loss_and_evaluate_is_bits_per_dim(digits):
     np.testing.assert_allclose(params, model(to_unit_range(digits[:5])).numpy(), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_fit_with_the_optimizers_ema_ends_with_the_averaged_weights(digits):
     """Polyak averaging is Keras's own: ``use_ema`` keeps the averages, ``fit`` ends by writing them into the
     model (``finalize_variable_values``), and ``SwapEMAWeights`` scores validation data with them during fit."""
@@ -69,6 +71,7 @@ def test_fit_with_the_optimizers_ema_ends_with_the_averaged_weights(digits):
     assert max(np.abs(f - r).max() for f, r in zip(final, raw.raw)) > 1e-4  # which are not the last step's
 
 
+@pytest.mark.slow
 def test_fit_refuses_targets_and_non_uint8_images(digits):
     model = fresh(digits)
     model.compile(optimizer="adam")
@@ -78,6 +81,7 @@ def test_fit_refuses_targets_and_non_uint8_images(digits):
         model.fit(to_unit_range(digits).numpy(), epochs=1, verbose=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", MODEL_KEYS)
 def test_save_and_load_a_keras_file(key, tmp_path):
     model = build_small(key, 3, seed=4)

@@ -285,6 +285,7 @@ def test_data_dependent_init_of_one_layer(init_scale):
     np.testing.assert_allclose(layer(x).numpy(), y, rtol=1e-5, atol=1e-6)  # the init is kept
 
 
+@pytest.mark.slow
 def test_data_dependent_init_of_a_model():
     model = build_small("pixelcnn_pp", 3, seed=3)
     images = random_images(16, (8, 8, 3), seed=5)

@@ -123,6 +123,7 @@ def test_the_wheel_with_its_core_dependencies_samples_a_preset_on_jax(tmp_path):
     assert "pixelsnail_cifar10" in run.stdout and "missing extra:" in run.stdout
 
 
+@pytest.mark.slow
 def test_every_top_level_name_is_what_it_names_after_every_module_is_imported():
     """Importing a submodule sets it as an attribute of its package: no module may share a name the package
     exports (``pl.presets`` is a function, whatever was imported before)."""

@@ -126,6 +126,7 @@ def seen(g):
     return g > 1e-7 * g.max()
 
 
+@pytest.mark.slow
 @ALL_MODELS
 def test_a_pixel_never_reaches_its_own_prediction(gradients, key, channels):
     g = gradients(key, channels)
@@ -199,6 +200,7 @@ def test_blind_spot_of_masked_convolutions(gradients):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 @pytest.mark.parametrize("key", MODEL_KEYS)
 def test_all_256_values_of_a_pixel_sum_to_one(small_model, key):
@@ -222,6 +224,7 @@ def test_all_256_values_of_a_pixel_sum_to_one(small_model, key):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @ALL_MODELS
 def test_loss_and_gradients_finite_on_black_and_white_images(small_model, key, channels):
     model = small_model(key, channels)

@@ -32,6 +32,7 @@ def test_bad_settings_are_errors(monkeypatch):
         progress_enabled("on")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["naive", "cached"])
 def test_sampling_shows_one_step_per_row_and_draws_the_same(small, method, capsys):
     quiet = pl.sample(small, 2, seed=3, method=method, progress=False)
@@ -58,6 +59,7 @@ def test_evaluation_shows_batches_and_the_running_figure(small, capsys):
     assert quiet == shown
 
 
+@pytest.mark.slow
 def test_training_shows_steps_with_bits_per_dim_and_keeps_its_lines_in_a_log(tmp_path, capsys):
     images = np.random.default_rng(0).integers(0, 256, (16, 4, 4, 1), dtype=np.uint8)
     config = TrainConfig(steps=6, batch_size=4, log_every=3, checkpoint_every=6)

@@ -15,6 +15,7 @@ def analytic_fields(spec, size=SIZE):
     return np.stack([rf.analytic_receptive_field(spec, (size, size), t) for t in TARGETS])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", list(rf.BLOCKS))
 @pytest.mark.parametrize("kernel,depth", [(3, 1), (3, 3), (5, 2)])
 def test_stack_gradient_matches_analytic_for_every_target(block, kernel, depth):
@@ -58,6 +59,7 @@ def test_pixelsnail_without_image_keys_misses_the_last_pixel_of_the_row_above():
                                       rf.earlier_pixels((SIZE, SIZE), target))
 
 
+@pytest.mark.slow
 def test_pixelcnn_has_a_blind_spot_and_the_two_stream_models_do_not():
     size, target = 8, (4, 4)
     masked = pl.build_model("pixelcnn", (size, size, 1), filters=8, depth=4, first_kernel=3, kernel=3, head_filters=8)
@@ -207,6 +209,7 @@ def pl_to_unit(images):
     return to_unit_range(images)
 
 
+@pytest.mark.slow
 def test_attention_maps_are_the_layers_causal_distributions_and_leave_the_model_as_it_was():
     from helpers import build_small, random_images
 

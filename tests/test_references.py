@@ -37,6 +37,7 @@ def test_chapters_use_no_syntax_that_only_the_website_renders(chapter):
             assert found is None, f"{chapter.name}: {text[max(found.start() - 40, 0):found.end() + 40]!r}"
 
 
+@pytest.mark.slow
 def test_every_citation_label_and_reference_list_matches_the_bibliography():
     assert wr.main(["--check"]) == 0
 

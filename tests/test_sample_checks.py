@@ -31,6 +31,7 @@ def digits_model():
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
 def test_drawn_bits_equal_the_entropy_they_were_drawn_from(digits_model, temperature):
     check = sample_checks.fill_loop_check(digits_model, 128, seed=1, temperature=temperature)
@@ -39,6 +40,7 @@ def test_drawn_bits_equal_the_entropy_they_were_drawn_from(digits_model, tempera
     assert check["standard_error"] < 0.05  # the check is sharp enough to see a wrong temperature (below)
 
 
+@pytest.mark.slow
 def test_the_check_catches_a_sampler_that_draws_at_another_temperature(digits_model, monkeypatch):
     true_sample = sample_checks.sample
 

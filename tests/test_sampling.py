@@ -82,6 +82,7 @@ def test_complete_conditions_on_earlier_pixels_only(small_model):
 @pytest.mark.contract
 @pytest.mark.parametrize("key,channels", [("gated_pixelcnn", 1), ("pixelsnail_original", 1), ("pixelcnn", 3),
                                           ("pixelcnn_mixture", 1)])
+@pytest.mark.slow
 def test_completed_pixel_follows_the_model_probabilities(key, channels):
     """Complete only the last pixel of many copies of one image: the values drawn
     follow exp(log_prob) of that pixel given the rest (for the 256-way RGB
@@ -227,6 +228,7 @@ def test_sample_and_complete_errors(small_model):
         pl.sample(object(), 1)
 
 
+@pytest.mark.slow
 @pytest.mark.contract
 def test_compiled_steps_are_kept_by_the_library_and_let_the_model_go():
     """Sampling and evaluation compile a step per model once; it is kept outside the model (no attribute is added

@@ -123,6 +123,7 @@ def test_ema_decay_warms_up_then_stays_at_its_setting():
         np.testing.assert_allclose(avg, 0.1 * a, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_ema_weights_are_what_load_model_and_train_hand_back(straight):
     arrays = checkpoint_arrays(straight["dir"])
     ema_values, raw_values = unpack(arrays, "ema"), unpack(arrays, "model")
@@ -224,6 +225,7 @@ def test_training_batches_chain_the_epochs_of_make_dataset(digits):
     assert not np.array_equal(epochs[0], epochs[5])  # each epoch has its own order
 
 
+@pytest.mark.slow
 def test_polyak_average_is_a_callback_for_any_fit(digits):
     """The averaging ``train`` uses works with a plain ``fit``: after each step the average moves towards the
     weights with the warmed-up decay, and ``swapped_in`` scores the averaged model."""
@@ -264,6 +266,7 @@ def poison_loss_from(monkeypatch, bad_step):
     monkeypatch.setattr(cls, "compute_loss", patched)
 
 
+@pytest.mark.slow
 def test_nan_stops_the_run_and_its_last_checkpoint_resumes_to_the_same_run(tmp_path, digits, straight,
                                                                           monkeypatch, capsys):
     out = tmp_path / "run"
@@ -384,6 +387,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
         np.testing.assert_allclose(mirrored[key], alone[key], rtol=1e-3, atol=1e-4, err_msg=key)
 
 
+@pytest.mark.slow
 def test_bfloat16_convolutions_train_like_float32(tmp_path, digits):
     runs = {}
     for precision in ("float32", "bfloat16"):
@@ -421,6 +425,7 @@ def test_subsets_are_random_and_balanced_over_classes():
         subset_indices(10, 5, np.zeros(9))
 
 
+@pytest.mark.slow
 def test_init_batch_and_validation_are_drawn_from_every_class(tmp_path, monkeypatch):
     images, labels = by_class(16, 4)
     seen = {}
@@ -442,6 +447,7 @@ def test_init_batch_and_validation_are_drawn_from_every_class(tmp_path, monkeypa
     assert seen["val"] == [0, 20, 40, 60]  # balanced: two of each class
 
 
+@pytest.mark.slow
 def test_validation_runs_on_its_own_schedule(tmp_path, digits):
     T.train(MODEL, digits, tmp_path, config(steps=9, log_every=4, val_every=3, val_size=16),
             val_images=digits[:32], verbose=False)
@@ -452,6 +458,7 @@ def test_validation_runs_on_its_own_schedule(tmp_path, digits):
     assert all(r["val_raw_bits_per_dim"] != "" for r in rows if r["val_bits_per_dim"] != "")
 
 
+@pytest.mark.slow
 def test_resume_is_exact_with_dropout(tmp_path, digits):
     model = MODEL | {"dropout": 0.5}
     keras.utils.set_random_seed(3)
@@ -465,6 +472,7 @@ def test_resume_is_exact_with_dropout(tmp_path, digits):
         np.testing.assert_allclose(split[key], straight[key], rtol=1e-5, atol=1e-7, err_msg=key)
 
 
+@pytest.mark.slow
 def test_averaged_weights_of_a_short_run_are_not_worse_than_the_raw_ones(tmp_path, digits):
     # with the warmed-up decay the average follows the weights within a few steps; with a constant
     # 0.999 it would still be 97% the untrained start after 30 steps
@@ -487,6 +495,7 @@ def test_cosine_schedule_warms_up_and_ends_at_zero():
         T.TrainConfig(steps=5, warmup_steps=3)
 
 
+@pytest.mark.slow
 def test_time_limit_stops_the_run_with_a_checkpoint(tmp_path, digits, capsys):
     result = T.train(MODEL, digits, tmp_path, config(steps=10_000, time_limit=1e-6, checkpoint_every=1000))
     assert result["step"] == 1

@@ -136,6 +136,7 @@ def check_encoding(codes, magnitude):
         assert (code[(ratio > 0) & ~inside] == 1).all()
 
 
+@pytest.mark.slow
 def test_causality_states_hold_gradient_magnitudes_with_the_analytic_support(small_states):
     keys = list(itertools.product(rf.BLOCKS, SMALL["kernels"], SMALL["depths"]))
     assert sorted(small_states) == sorted(keys)
@@ -236,6 +237,7 @@ def test_explorer_refuses_bad_arguments(small_states):
         cx.causality_explorer(small_states, trained="yes")
 
 
+@pytest.mark.slow
 def test_trained_fields_are_causal_and_see_every_earlier_pixel():
     trained = cx.trained_fields()
     np.testing.assert_array_equal(trained.targets, cx.trained_targets())
@@ -273,6 +275,7 @@ def test_trained_asset_matches_a_fresh_computation():
         cx.compute_trained_fields(None, [(1, 1)], images[0])
 
 
+@pytest.mark.slow
 def test_default_explorer_covers_every_configuration_goes_deep_enough_and_stays_light():
     states = cx.precomputed_states()
     assert sorted(states) == sorted(itertools.product(rf.BLOCKS, cx.EXPLORER_KERNELS, cx.EXPLORER_DEPTHS))
