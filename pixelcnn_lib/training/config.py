@@ -7,6 +7,8 @@ import json
 
 import keras
 
+from ..nn.convolutions import CONV_PRECISIONS
+
 LOG_FIELDS = ["step", "epoch", "bits_per_dim", "learning_rate", "images_per_second", "elapsed_seconds",
               "val_bits_per_dim", "val_raw_bits_per_dim"]
 
@@ -62,7 +64,7 @@ class TrainConfig:
                                   "(0: none)")
 
     #: the choices of the fields that take one of a few values
-    CHOICES = {"schedule": SCHEDULES, "conv_precision": ("float32", "bfloat16")}
+    CHOICES = {"schedule": SCHEDULES, "conv_precision": CONV_PRECISIONS}
 
     def __post_init__(self):
         for name, choices in self.CHOICES.items():
