@@ -9,7 +9,7 @@ VENDOR_STAMP := _build/site_extra.stamp
 HTML_MANAGER := node_modules/@jupyter-widgets/html-manager/dist
 MATHJAX := node_modules/mathjax/es5
 
-.PHONY: test unit book chromium lab clean venv lint
+.PHONY: test unit book chapter-runs chromium lab clean venv lint
 
 # The benchmarks' peers (TFP and tf_keras) are installed too: tests/test_benchmarks.py runs every benchmark script.
 $(STAMP): requirements.txt benchmarks/requirements.txt pyproject.toml
@@ -45,10 +45,17 @@ chromium:
 	      || echo "could not install chromium: the browser test will fail in CI and be skipped elsewhere"; \
 	  else echo "chromium is missing: the browser test will fail in CI and be skipped elsewhere"; fi; }
 
-book: $(STAMP) $(VENDOR_STAMP)
+# Each chapter run once as a reader runs it (the wheel in a fresh environment, the chapter alone in an empty folder),
+# in the ci profile; a run is kept while the chapter and the library are unchanged. The book shows these runs (they
+# go into its execution cache) and tests/test_chapters.py checks them, so no chapter runs twice in `make test`.
+chapter-runs: $(STAMP)
+	PIXELCNN_PROFILE=ci $(PY) tests/chapter_runs.py
+
+book: $(STAMP) $(VENDOR_STAMP) chapter-runs
 	PIXELCNN_PROFILE=ci PIXELCNN_PROGRESS=0 $(VENV)/bin/jupyter-book build -W --keep-going .
 
-# Everything: the linter, the website build, then the unit tests, the chapters under nbval and the browser test.
+# Everything: the linter, the chapters' runs and the website, then the unit tests, the checks of the chapters' runs
+# and the browser tests.
 test: lint book chromium
 	PIXELCNN_PROFILE=ci $(PY) -m pytest -q tests --durations=25
 

@@ -1,7 +1,7 @@
 """The few things ``keras.ops`` does not say the same way on every Keras backend.
 
 The layers, heads, models and samplers are written with ``keras.ops``, so
-they run on TensorFlow (the default), JAX and PyTorch. Three needs are not
+they run on TensorFlow (the default), JAX and PyTorch. Four needs are not
 covered by it, and are answered here once per backend:
 
 * counter-based ("stateless") random draws from an explicit seed pair, so a
@@ -10,7 +10,11 @@ covered by it, and are answered here once per backend:
 * whether a tensor holds values now (eager) or is being traced, which decides
   whether data-dependent initialisation may assign weights;
 * compiling a pure function of tensors (``tf.function``, ``jax.jit``; PyTorch
-  runs eagerly).
+  runs eagerly);
+* the gradient of a function with respect to its input, which the teaching
+  tools' receptive fields read (``tf.GradientTape``, ``jax.grad``,
+  ``torch.autograd``; Keras computes gradients only inside each backend's
+  ``train_step``).
 
 On TensorFlow the draws are ``tf.random.stateless_uniform`` and
 ``stateless_split``, on JAX ``jax.random.uniform`` and ``split`` on the pair as
@@ -180,3 +184,24 @@ def stateless_model_function(model, fn):
                         [v.value for v in current.non_trainable_variables], *args)
 
     return jax_call
+
+
+def input_gradient(fn, x):
+    """The gradient of the scalar ``fn(x)`` with respect to ``x`` (a float32 numpy array), as numpy."""
+    backend = name()
+    x = np.asarray(x, np.float32)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = fn(x)
+        return tape.gradient(value, x).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(fn)(jax.numpy.asarray(x)))
+    x = ops.convert_to_tensor(x).detach().requires_grad_(True)
+    fn(x).backward()
+    return x.grad.cpu().numpy()

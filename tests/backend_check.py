@@ -2,8 +2,11 @@
 
     KERAS_BACKEND=jax python tests/backend_check.py OUT_DIR
 
-Every model of the family is built small, initialised from data, trained for a
-few steps with ``model.fit``, sampled pixel by pixel and scored; the PixelSNAIL
+Every model of the family is built small, its receptive field found by gradient
+(the teaching tools' gradient on this backend) and held against the analytic one
+(PixelCNN++, which has none, against causality),
+initialised from data, trained for a few steps with ``model.fit``, sampled pixel
+by pixel and scored; the PixelSNAIL
 model is saved to OUT_DIR/pixelsnail.keras with its log-probabilities of fixed
 images in OUT_DIR/pixelsnail.npz, and the shipped model (trained on TensorFlow)
 scores fixed images (OUT_DIR/shipped.npz). A JSON summary is printed on the last line.
@@ -21,6 +24,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import pixelcnn_lib as pl  # noqa: E402
+from pixelcnn_lib.teaching import receptive_field as rf  # noqa: E402
 
 CONFIGS = {
     "pixelcnn": dict(filters=12, depth=1, head_filters=24),
@@ -44,6 +48,15 @@ def main(out_dir):
     summary = {"backend": keras.backend.backend()}
     for name, hparams in CONFIGS.items():
         model = pl.build_model(name, image_shape=(8, 8, 3), **hparams)
+        targets = [(row, col) for row in range(8) for col in range(8)]
+        by_gradient = rf.receptive_field_by_gradient(model, (8, 8, 3), targets).any(axis=-1)
+        # (the target pixel's own earlier colours count too: its green sees its red)
+        earlier = np.stack([rf.earlier_pixels((8, 8), t) for t in targets]).reshape(len(targets), 64)
+        earlier[np.arange(len(targets)), np.arange(len(targets))] = True
+        earlier = earlier.reshape(len(targets), 8, 8)
+        # PixelCNN++ changes resolution, so it has no analytic description: its field is checked to be causal
+        analytic = None if name == "pixelcnn_pp" else np.stack(
+            [rf.analytic_receptive_field(rf.model_spec(model), (8, 8), t) for t in targets])
         pl.data_dependent_init(model, images)
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         history = model.fit(images, batch_size=2, epochs=2, verbose=0).history["loss"]
@@ -54,6 +67,9 @@ def main(out_dir):
             "bits_per_dim": pl.bits_per_dim(-pl.log_prob(model, images), (8, 8, 3)),
             "sample_shape": list(samples.shape), "sample_dtype": str(samples.dtype),
             "sample_repeatable": bool((samples == again).all()), "sample_levels": int(len(np.unique(samples))),
+            "receptive_field_is_analytic": None if analytic is None else bool((by_gradient == analytic).all()),
+            "receptive_field_is_causal": not bool((by_gradient & ~earlier).any()),
+            "receptive_field_pixels": int(by_gradient.sum()),
         }
         if name == "pixelsnail":
             model.save(f"{out_dir}/pixelsnail.keras")

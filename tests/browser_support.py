@@ -1,26 +1,29 @@
-"""Headless Chromium driven over the DevTools protocol, and a local web server, for the browser tests.
+"""Headless Chromium driven by Playwright, and a local web server, for the browser tests.
 
 ``Site`` serves a folder on 127.0.0.1 and records failed requests; ``Browser`` opens pages in one headless
-Chromium tab, collects console errors and can click, press keys and take screenshots. The fixtures ``site`` (the
-built book) and ``browser`` are in conftest.py. ``check_causality_explorer`` exercises chapter 3's explorer on any
-page, the built chapter or a standalone page.
+Chromium tab (Debian's ``chromium``), collects console errors and can click, press keys and take screenshots.
+The fixtures ``site`` (the built book) and ``browser`` are in conftest.py. ``check_causality_explorer``
+exercises chapter 3's explorer on any page, the built chapter or a standalone page.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import http.server
 import json
 import os
 import shutil
-import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+try:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+except ImportError:  # the browser fixture skips (fails in CI) without it
+    PlaywrightError = sync_playwright = None
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
@@ -100,128 +103,82 @@ class Site:
 
 
 class Browser:
-    """Headless Chromium with one page, driven through the DevTools protocol."""
+    """Debian's headless Chromium with one page, driven by Playwright (``executable_path``: Playwright's own
+    browser download is not used); it collects console errors, uncaught exceptions and failed loads."""
 
-    FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-default-apps", "--window-size=1280,1000", "--remote-debugging-port=0"]
+    FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--disable-default-apps"]
 
-    def __init__(self, executable, profile_dir):
-        import websocket
-
-        self.process = subprocess.Popen([executable, *self.FLAGS, f"--user-data-dir={profile_dir}", "about:blank"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port_file = Path(profile_dir) / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("Chromium did not start its DevTools server")
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
-            pages = [t for t in json.load(response) if t["type"] == "page"]
-        self.socket = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
-        self.next_id = 0
-        self.events = []
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            self.call(f"{domain}.enable")
-
-    def call(self, method, **params):
-        self.next_id += 1
-        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv())
-            if message.get("id") == self.next_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-            if "method" in message:
-                self.events.append(message)
+    def __init__(self, executable):
+        self.playwright = sync_playwright().start()
+        try:
+            self.browser = self.playwright.chromium.launch(executable_path=executable, headless=True, args=self.FLAGS)
+        except Exception:
+            self.playwright.stop()
+            raise
+        self.page = self.browser.new_page(viewport={"width": 1280, "height": 1000})
+        self.found, self.requested = [], []
+        self.page.on("console", lambda message: message.type in ("error", "assert") and self.found.append(
+            f"{message.text} {message.location.get('url', '')}".strip()))
+        self.page.on("pageerror", lambda error: self.found.append(str(error)))
+        self.page.on("requestfailed", lambda request: request.failure != "net::ERR_ABORTED" and self.found.append(
+            f"load failed: {request.failure} ({request.resource_type}) {request.url}"))
+        self.page.on("request", lambda request: self.requested.append(request.url))
 
     def evaluate(self, expression):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression[:60]}...: {result['exceptionDetails']}")
-        return result["result"].get("value")
+        """The value of a JavaScript expression on the page (a promise is awaited)."""
+        return self.page.evaluate(expression)
 
     def open(self, url, timeout=90):
         """Navigate, wait until the page, its images, fonts and widgets are done; return the render status."""
-        self.events.clear()
-        self.call("Page.navigate", url=url)
+        self.found.clear()
+        self.requested.clear()
+        self.page.goto(url, wait_until="load", timeout=timeout * 1000)
         deadline = time.monotonic() + timeout
-        while not any(e["method"] == "Page.loadEventFired" for e in self.events):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not finish loading in {timeout} s")
-            self.call("Runtime.evaluate", expression="0")  # collects the events that arrived meanwhile
-            time.sleep(0.1)
-        status = self.evaluate(RENDER_STATUS)
         while time.monotonic() < deadline:
-            status = self.evaluate(RENDER_STATUS)
+            try:
+                status = self.evaluate(RENDER_STATUS)
+            except PlaywrightError as error:  # a page that redirects (index.html) navigates again
+                if "context was destroyed" not in str(error):
+                    raise
+                self.page.wait_for_load_state("load", timeout=timeout * 1000)
+                continue
             if (status["rendered"] == status["views"] and not status["images_loading"] and status["fonts"] == "loaded"
                     and status["ready"] == "complete"):
                 break
             time.sleep(0.2)
-        time.sleep(0.5)  # late console messages
-        self.evaluate("0")
+        self.page.wait_for_timeout(500)  # late console messages
         return status
 
     def errors(self):
         """Console errors, uncaught exceptions and failed loads since the last ``open``."""
-        found = []
-        for event in self.events:
-            method, params = event["method"], event.get("params", {})
-            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                found.append(" ".join(str(arg.get("value", arg.get("description", "")))
-                                      for arg in params.get("args", [])))
-            elif method == "Runtime.exceptionThrown":
-                details = params["exceptionDetails"]
-                found.append(details.get("exception", {}).get("description") or details.get("text", "exception"))
-            elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
-                found.append(f"{params['entry']['text']} {params['entry'].get('url', '')}".strip())
-            elif method == "Network.loadingFailed" and not params.get("canceled"):
-                found.append(f"load failed: {params.get('errorText')} ({params.get('type')})")
-        return [error for error in found if not any(stock in error for stock in STOCK_ERRORS)]
+        return [error for error in self.found if not any(stock in error for stock in STOCK_ERRORS)]
 
     def outside_requests(self, origin):
         """URLs requested since the last ``open`` from anywhere but ``origin``: the site must work offline."""
-        urls = [e["params"]["request"]["url"] for e in self.events if e["method"] == "Network.requestWillBeSent"]
-        return [url for url in urls
+        return [url for url in self.requested
                 if url.startswith(("http:", "https:", "ws:", "wss:")) and not url.startswith(origin)]
 
     def click(self, x, y):
         """Press and release the left mouse button at viewport coordinates (x, y), as a user would."""
-        self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
-        for kind in ("mousePressed", "mouseReleased"):
-            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+        self.page.mouse.click(x, y)
 
     def hover(self, x, y):
         """Move the mouse to viewport coordinates (x, y)."""
-        self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+        self.page.mouse.move(x, y)
 
-    def press(self, key, code, key_code):
-        """Press and release a key in the focused element, as a user would."""
-        for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", type=kind, key=key, code=code, windowsVirtualKeyCode=key_code)
+    def press(self, key):
+        """Press and release a key (``"ArrowLeft"``) in the focused element, as a user would."""
+        self.page.keyboard.press(key)
 
     def screenshot(self, path, full_page=True):
-        params = {"format": "png"}
-        if full_page:
-            size = self.call("Page.getLayoutMetrics")["cssContentSize"]
-            params.update(captureBeyondViewport=True,
-                          clip={"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000),
-                                "scale": 1})
-        data = self.call("Page.captureScreenshot", **params)["data"]
-        Path(path).write_bytes(base64.b64decode(data))
+        self.page.screenshot(path=str(path), full_page=full_page)
 
     def close(self):
         try:
-            self.socket.close()
+            self.browser.close()
         finally:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+            self.playwright.stop()
 
 
 # --------------------------------------------------------------------------

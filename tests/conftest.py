@@ -10,18 +10,15 @@ colour groups, both streams, the up/down passes of PixelCNN++, attention.
 Models with dropout are built with dropout 0.5 and always called with
 ``training=False``, so the tests also check that dropout is off there.
 
-``browser`` is headless Chromium (``browser_support.Browser``) and ``site`` the
+``browser`` is headless Chromium driven by Playwright (``browser_support.Browser``) and ``site`` the
 built website (``make book``) served on 127.0.0.1; tests that use them skip
 when either is missing, except in CI (``CI=true``), where they fail.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-
 import pytest
-from browser_support import SITE, Browser, Site, find_chromium, require
+from browser_support import SITE, Browser, Site, find_chromium, require, sync_playwright
 from helpers import build_small
 
 
@@ -49,13 +46,9 @@ def site():
 
 @pytest.fixture(scope="module")
 def browser():
-    """Headless Chromium with one page, driven over the DevTools protocol (``browser_support.Browser``)."""
+    """Headless Chromium with one page, driven by Playwright (``browser_support.Browser``)."""
     require(find_chromium() is not None, "Chromium is not installed (apt-get install chromium)")
-    pytest.importorskip("websocket")
-    profile = tempfile.mkdtemp(prefix="book-chromium-")
-    try:
-        opened = Browser(find_chromium(), profile)
-        yield opened
-        opened.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)  # Chromium may still be writing to it as it exits
+    require(sync_playwright is not None, "Playwright is not installed (pip install -r requirements.txt)")
+    opened = Browser(find_chromium())
+    yield opened
+    opened.close()

@@ -77,6 +77,9 @@ def test_every_model_trains_and_samples_without_tensorflow(backend, jax_run, tmp
         assert result["evaluate"] == pytest.approx(result["bits_per_dim"], rel=1e-4)  # evaluate = log_prob
         assert result["sample_shape"] == [2, 8, 8, 3] and result["sample_dtype"] == "uint8"
         assert result["sample_repeatable"] and result["sample_levels"] > 50
+        # the teaching tools' gradient on this backend finds the receptive field the masks and shifts give
+        assert result["receptive_field_is_analytic"] is (None if name == "pixelcnn_pp" else True)
+        assert result["receptive_field_is_causal"] and result["receptive_field_pixels"] > 100
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The built website in a real browser (headless Chromium, driven over the DevTools protocol).
+"""The built website in a real browser (headless Chromium, driven by Playwright).
 
 Every page of ``_build/html`` (made by ``make book``; ``make test`` builds it first) is served on
 127.0.0.1 and opened with no network beyond that server. A page fails when it does not load, logs a

@@ -22,7 +22,6 @@ TENSORFLOW_MODULES = {
     "pixelcnn_lib.training.callbacks": "TensorBoard's summary writer",
     "pixelcnn_lib.training.trainer": "tf.distribute strategies and the tf.data input",
     "pixelcnn_lib.cli": "the command line starts TensorFlow quietly and sets up its devices",
-    "pixelcnn_lib.teaching.receptive_field": "gradients by tf.GradientTape",
 }
 
 

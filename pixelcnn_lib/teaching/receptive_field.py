@@ -24,13 +24,12 @@ import functools
 
 import keras
 import numpy as np
+from keras import ops
 
+from .. import backend
 from .. import nn as L
-from .._extras import require
 from ..models import build_model
 from ..nn.footprints import CENTRE, EARLIER, Link, kernel_name, residual_links, shift  # noqa: F401
-
-tf = require("tensorflow", "receptive fields by gradient")
 
 BLOCKS = {
     "masked": "masked convolutions, type A then B (PixelCNN)",
@@ -95,15 +94,16 @@ def receptive_field_by_gradient(model, image_shape, target, output_channels=None
     select = np.zeros((count, h, w, 1), np.float32)  # one-hot: batch element t differentiates target t
     for i, (row, col) in enumerate(targets):
         select[i, row, col, 0] = 1.0
-    x = tf.constant(np.repeat(images[:, None], count, axis=1).reshape(samples * count, h, w, c))  # sample-major
-    with tf.GradientTape() as tape:
-        tape.watch(x)
+    x = np.repeat(images[:, None], count, axis=1).reshape(samples * count, h, w, c)  # sample-major
+    select = np.tile(select, (samples, 1, 1, 1))
+
+    def objective(x):
         y = _call(model, x)
         if len(y.shape) != 4 or tuple(y.shape[1:3]) != (h, w):
             raise ValueError(f"the model must map (B, {h}, {w}, {c}) to (B, {h}, {w}, P), got {tuple(y.shape)}")
-        y = _select_channels(y, output_channels)
-        objective = tf.reduce_sum(y * np.tile(select, (samples, 1, 1, 1)))
-    gradient = np.abs(tape.gradient(objective, x).numpy()).reshape(samples, count, h, w, c)
+        return ops.sum(_select_channels(y, output_channels) * ops.convert_to_tensor(select, y.dtype))
+
+    gradient = np.abs(backend.input_gradient(objective, x)).reshape(samples, count, h, w, c)
     total = gradient.sum(axis=0)
     return total[0] if single else total
 
@@ -143,7 +143,7 @@ def _select_channels(y, channels):
         index = [int(i) for i in channels]
     if not index or min(index) < -p or max(index) >= p:
         raise ValueError(f"output_channels {channels!r} do not select from the model's {p} outputs")
-    return tf.gather(y, index, axis=-1)
+    return ops.take(y, index, axis=-1)
 
 
 # --------------------------------------------------------------------------
