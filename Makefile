@@ -8,6 +8,8 @@ VENDOR := _build/site_extra/_vendor
 VENDOR_STAMP := _build/site_extra.stamp
 HTML_MANAGER := node_modules/@jupyter-widgets/html-manager/dist
 MATHJAX := node_modules/mathjax/es5
+# The tests run on every core (pytest-xdist), a module per worker at a time, so a module's fixtures are built once.
+PARALLEL := -n auto --dist loadscope
 
 .PHONY: test unit book chapter-runs chromium lab clean venv lint
 
@@ -57,14 +59,14 @@ book: $(STAMP) $(VENDOR_STAMP) chapter-runs
 # Everything: the linter, the chapters' runs and the website, then the unit tests, the checks of the chapters' runs
 # and the browser tests.
 test: lint book chromium
-	PIXELCNN_PROFILE=ci $(PY) -m pytest -q tests --durations=25
+	PIXELCNN_PROFILE=ci $(PY) -m pytest -q tests $(PARALLEL) --durations=25
 
 # ruff, configured in pyproject.toml: line length, import order, unused names; notebooks included
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 unit: $(STAMP)
-	$(PY) -m pytest -q tests -m "not slow"
+	$(PY) -m pytest -q tests $(PARALLEL) -m "not slow"
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab chapters/

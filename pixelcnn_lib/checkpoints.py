@@ -8,7 +8,7 @@ killed at any moment leaves the previous checkpoint intact.
 A released model is a ``.keras`` file (``keras.models.load_model`` reads it)
 holding the EMA weights, with its metadata in a JSON file beside it
 (``export_weights``; the older single ``.npz`` format is still read); the
-book's small model ships that way as package data (``load_pretrained``).
+book's models ship that way as package data (``pixelcnn_lib.from_preset``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Receptive fields by gradient against receptive fields from masks and shifts."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -35,8 +36,11 @@ def test_stack_gradient_matches_analytic_for_every_target(block, kernel, depth):
                         background=False, image_keys=False)),
 ], ids=["pixelcnn", "gated_pixelcnn", "pixelsnail", "pixelsnail-without-image-keys"])
 def test_real_model_gradient_matches_model_spec(name, hparams):
+    # seeded, and more random inputs than the default 3: with random weights a ReLU can be dead for every input
+    # tried, and a pixel in the field then shows a gradient of exactly zero (seen once in a thousand pixels)
+    keras.utils.set_random_seed(0)
     model = pl.build_model(name, (SIZE, SIZE, 1), **hparams)
-    by_gradient = rf.receptive_field_by_gradient(model, model.image_shape, TARGETS).any(axis=-1)
+    by_gradient = rf.receptive_field_by_gradient(model, model.image_shape, TARGETS, samples=8).any(axis=-1)
     np.testing.assert_array_equal(by_gradient, analytic_fields(rf.model_spec(model)))
 
 

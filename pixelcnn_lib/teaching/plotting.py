@@ -1,4 +1,6 @@
-"""Image grids, generation animations, mixture plots and block diagrams for the book and the command line.
+"""Image grids, generation animations, mixture plots and block diagrams for the book.
+
+The command line writes its pictures with ``pixelcnn_lib.images`` alone (no matplotlib).
 
 Images are uint8 arrays (N, H, W, C) with C = 1 (grey) or 3 (RGB). Pixel
 values, means and scales of the mixture plots are in pixel units (0..255);
