@@ -10,7 +10,7 @@ by pixel and scored; the PixelSNAIL
 model is saved to OUT_DIR/pixelsnail.keras with its log-probabilities of fixed
 images in OUT_DIR/pixelsnail.npz, and the shipped model (trained on TensorFlow)
 scores fixed images (OUT_DIR/shipped.npz). A JSON summary is printed on the last line.
-``tests/test_backends.py`` runs it on JAX and PyTorch.
+``tests/test_backends_without_tensorflow.py`` runs it on JAX and PyTorch.
 """
 
 from __future__ import annotations

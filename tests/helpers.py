@@ -1,9 +1,15 @@
-"""Helpers that tests share: the small models of every kind, random images, and checks on arrays and draws.
+"""Helpers that tests share: the small models of every kind, random images, checks on arrays and draws, and a
+child process on another Keras backend (``run_on``).
 
 The fixtures that build on them (``small_model``, the browser and the built site) are in ``conftest.py``.
 """
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -78,3 +84,12 @@ def finite(t):
 
 def grads_finite(grads):
     return all(g is not None and finite(g) for g in grads)
+
+
+def run_on(backend, args, timeout=1200):
+    """Run ``python *args`` from the repository's root on the Keras ``backend``; its standard output."""
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    done = subprocess.run([sys.executable, *args], cwd=Path(__file__).resolve().parents[1], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"on {backend}: exit {done.returncode}\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
+    return done.stdout

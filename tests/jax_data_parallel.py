@@ -5,7 +5,7 @@
 The same small PixelSNAIL is trained twice from the same seed on the same
 batches, on one device and with ``keras.distribution.DataParallel`` over two
 (XLA is told the host has two devices); the JSON on the last line holds both
-loss histories and the devices. ``tests/test_backends.py`` runs it.
+loss histories and the devices. ``tests/test_backends_without_tensorflow.py`` runs it.
 """
 
 from __future__ import annotations
