@@ -8,8 +8,9 @@ VENDOR := _build/site_extra/_vendor
 VENDOR_STAMP := _build/site_extra.stamp
 HTML_MANAGER := node_modules/@jupyter-widgets/html-manager/dist
 MATHJAX := node_modules/mathjax/es5
-# The tests run on every core (pytest-xdist), a module per worker at a time, so a module's fixtures are built once.
-PARALLEL := -n auto --dist loadscope
+# The tests run on every core (pytest-xdist), a module per worker at a time, so a module's fixtures are built once;
+# modules go out in file order, so the longest two (test_backends*.py, minutes each) start first.
+PARALLEL := -n auto --dist loadscope --no-loadscope-reorder
 
 .PHONY: test unit book chapter-runs chromium lab clean venv lint
 

@@ -89,6 +89,8 @@ def grads_finite(grads):
 def run_on(backend, args, timeout=1200):
     """Run ``python *args`` from the repository's root on the Keras ``backend``; its standard output."""
     env = {**os.environ, "KERAS_BACKEND": backend}
+    if backend == "torch":  # PyTorch's OpenMP threads spin while another test worker holds a core: 20 s became 110 s
+        env.setdefault("OMP_NUM_THREADS", "1")
     done = subprocess.run([sys.executable, *args], cwd=Path(__file__).resolve().parents[1], env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"on {backend}: exit {done.returncode}\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
