@@ -50,10 +50,8 @@ def main(out_dir):
         model = pl.build_model(name, image_shape=(8, 8, 3), **hparams)
         targets = [(row, col) for row in range(8) for col in range(8)]
         by_gradient = rf.receptive_field_by_gradient(model, (8, 8, 3), targets).any(axis=-1)
-        # (the target pixel's own earlier colours count too: its green sees its red)
-        earlier = np.stack([rf.earlier_pixels((8, 8), t) for t in targets]).reshape(len(targets), 64)
-        earlier[np.arange(len(targets)), np.arange(len(targets))] = True
-        earlier = earlier.reshape(len(targets), 8, 8)
+        # the pixels before the target and the target itself (its green sees its red): those before the next pixel
+        earlier = np.stack([rf.earlier_pixels((8, 8), (row, col + 1)) for row, col in targets])
         # PixelCNN++ changes resolution, so it has no analytic description: its field is checked to be causal
         analytic = None if name == "pixelcnn_pp" else np.stack(
             [rf.analytic_receptive_field(rf.model_spec(model), (8, 8), t) for t in targets])

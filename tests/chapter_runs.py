@@ -22,6 +22,7 @@ compares (streams coalesced; images and widget ids left out).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -33,6 +34,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import nbformat  # (in the reader's environment too: its third-party packages are this environment's)
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((REPO / "chapters").glob("*.ipynb"))
@@ -61,11 +64,17 @@ def _run(command, **kwargs):
     return result.stdout
 
 
+def build_wheel(folder: Path) -> Path:
+    """The library's wheel, built from this checkout into ``folder``."""
+    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir",
+          str(folder), str(REPO)])
+    (wheel,) = Path(folder).glob("pixelcnn_lib-*.whl")
+    return wheel
+
+
 def reader_python(root: Path) -> Path:
     """The Python of a fresh environment under ``root`` with the library installed from its wheel."""
-    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir",
-          str(root / "wheel"), str(REPO)])
-    (wheel,) = (root / "wheel").glob("pixelcnn_lib-*.whl")
+    wheel = build_wheel(root / "wheel")
     _run([sys.executable, "-m", "venv", "--without-pip", str(root / "env")])
     python = root / "env" / "bin" / "python"
     site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).strip())
@@ -79,19 +88,29 @@ def reader_python(root: Path) -> Path:
     return python
 
 
-def source_key(chapter: Path) -> str:
-    """A digest of what a chapter's run depends on: the chapter, the library's files, pyproject.toml, the profile."""
-    digest = hashlib.sha256(profile().encode())
-    library = sorted(p for p in (REPO / "pixelcnn_lib").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    for path in [chapter, REPO / "pyproject.toml", *library]:
+def _digest(paths) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
         digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+@functools.cache
+def _library_digest() -> str:
+    """The library's files and pyproject.toml, read once per process (the weights are megabytes)."""
+    library = sorted(p for p in (REPO / "pixelcnn_lib").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return _digest([REPO / "pyproject.toml", *library])
+
+
+def source_key(chapter: Path) -> str:
+    """A digest of what a chapter's run depends on: the chapter, the library's files, pyproject.toml, the profile."""
+    return hashlib.sha256(f"{profile()}\0{_library_digest()}\0{_digest([Path(chapter)])}".encode()).hexdigest()
 
 
 @dataclass
 class ChapterRun:
     chapter: str  # the file name, e.g. "01_introduction.ipynb"
-    notebook: dict  # the executed notebook (nbformat 4)
+    notebook: object  # the executed notebook (an nbformat 4 NotebookNode)
     seconds: float  # from the kernel's start to the last cell's end
     error: str | None  # the first error, or None
     key: str  # source_key at the time of the run
@@ -108,13 +127,12 @@ def run_chapter(chapter: Path, python: Path) -> ChapterRun:
         if done.returncode != 0:
             raise RuntimeError(f"{chapter.name}: the runner failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
         result = json.loads(Path(folder, "run.json").read_text())
-        notebook = json.loads(Path(folder, chapter.name).read_text())
+        notebook = nbformat.read(Path(folder, chapter.name), as_version=4)
     return ChapterRun(chapter.name, notebook, result["seconds"], result["error"], key)
 
 
 def _execute_here(name: str) -> None:
     """In the reader's environment, in the chapter's folder: execute it in place, and write run.json."""
-    import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
@@ -136,7 +154,7 @@ def store(run: ChapterRun) -> None:
     """Keep ``run`` in _build/chapter_runs/ and, when it succeeded, in the book's execution cache."""
     STORE.mkdir(parents=True, exist_ok=True)
     stem = Path(run.chapter).stem
-    (STORE / f"{stem}.ipynb").write_text(json.dumps(run.notebook, indent=1, ensure_ascii=False) + "\n")
+    nbformat.write(run.notebook, STORE / f"{stem}.ipynb")
     (STORE / f"{stem}.json").write_text(json.dumps(
         {"seconds": run.seconds, "error": run.error, "key": run.key, "profile": profile()}, indent=1) + "\n")
     hand_to_the_book(run)
@@ -146,22 +164,19 @@ def hand_to_the_book(run: ChapterRun) -> None:
     """Put a successful run into the book's execution cache, where MyST-NB finds it by the chapter's code."""
     if run.error is not None:
         return
-    import nbformat
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
     get_cache(str(BOOK_CACHE)).cache_notebook_bundle(
-        CacheBundleIn(nbformat.from_dict(run.notebook), str(REPO / "chapters" / run.chapter),
+        CacheBundleIn(run.notebook, str(REPO / "chapters" / run.chapter),
                       data={"execution_seconds": run.seconds}),
         check_validity=False, overwrite=True)
 
 
 def book_cache_key(notebook) -> str:
     """The key under which the book's execution cache files a notebook (its cells' code and metadata)."""
-    import nbformat
     from jupyter_cache import get_cache
 
-    notebook = nbformat.reads(json.dumps(notebook), as_version=4) if isinstance(notebook, dict) else notebook
     return get_cache(str(BOOK_CACHE)).create_hashed_notebook(notebook)[1]
 
 
@@ -174,7 +189,7 @@ def stored_run(chapter: Path) -> ChapterRun | None:
     record = json.loads(meta.read_text())
     if record["key"] != source_key(chapter):
         return None
-    return ChapterRun(chapter.name, json.loads(executed.read_text()), record["seconds"], record["error"],
+    return ChapterRun(chapter.name, nbformat.read(executed, as_version=4), record["seconds"], record["error"],
                       record["key"])
 
 
@@ -198,12 +213,10 @@ def _flattened(outputs):
     return flat
 
 
-def checked_output_differences(chapter: Path, executed: dict) -> list[str]:
-    """Where the cells tagged nbval-check-output printed something other than what ``chapter`` stores."""
-    import nbformat
-
+def checked_output_differences(chapter: Path, executed) -> list[str]:
+    """Where the cells tagged nbval-check-output of ``executed`` (a NotebookNode) printed something other than what
+    ``chapter`` stores."""
     stored = nbformat.read(chapter, as_version=4)
-    executed = nbformat.reads(json.dumps(executed), as_version=4)  # (multi-line strings joined, as nbval reads)
     code = [cell for cell in stored.cells if cell.cell_type == "code"]
     ran = [cell for cell in executed.cells if cell.cell_type == "code"]
     if [cell.source for cell in code] != [cell.source for cell in ran]:

@@ -10,6 +10,7 @@ import textwrap
 import tomllib
 
 import pytest
+from chapter_runs import build_wheel
 from import_graph import PACKAGE, cycles, graph, module_name
 
 ROOT = PACKAGE.parent
@@ -101,10 +102,7 @@ LEAN_SCRIPT = textwrap.dedent("""
 def test_the_wheel_with_its_core_dependencies_samples_a_preset_on_jax(tmp_path):
     """Builds the wheel, installs it with its core dependencies and JAX alone into a fresh environment (from the
     package index), and completes pixels of two images with the shipped PixelSNAIL there."""
-    wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(wheels), str(ROOT)], check=True, timeout=600)
-    (wheel,) = wheels.glob("pixelcnn_lib-*.whl")
+    wheel = build_wheel(tmp_path / "wheels")
     venv = tmp_path / "lean"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
